@@ -1,0 +1,88 @@
+"""From an experiment config to the static `GANSpec`: models, optimizers, loss, options.
+
+This is where config fields are checked; every error names the field and the
+valid choices, so a typo fails before anything is compiled or written.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+from gan_jax import losses as losses_lib
+from gan_jax import models as models_lib
+from gan_jax import steps
+
+OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'momentum')
+
+
+def make_optimizer(opt_config: ml_collections.ConfigDict, field: str, *,
+                   differentiable: bool = False) -> optax.GradientTransformation:
+  """An optax optimizer from `{name, lr, b1, b2, momentum}`.
+
+  `differentiable=True` is for an optimizer that the unrolled GAN differentiates
+  through: Adam's sqrt(v) has an infinite derivative at v = 0, so eps_root > 0.
+  """
+  name = opt_config.get('name', 'adam')
+  lr = opt_config.get('lr', 2e-4)
+  if not lr > 0:
+    raise ValueError(f'{field}.lr={lr} must be positive.')
+  if name == 'adam':
+    return optax.adam(lr, b1=opt_config.get('b1', 0.5), b2=opt_config.get('b2', 0.999),
+                      eps_root=1e-12 if differentiable else 0.0)
+  if name == 'rmsprop':
+    # optax's rmsprop puts eps inside the sqrt, so it is differentiable as is.
+    return optax.rmsprop(lr)
+  if name == 'sgd':
+    return optax.sgd(lr)
+  if name == 'momentum':
+    return optax.sgd(lr, momentum=opt_config.get('momentum', 0.9))
+  raise ValueError(f'{field}.name={name!r} is not a known optimizer; valid choices: '
+                   f'{", ".join(OPTIMIZERS)}.')
+
+
+def _penalty(config, field: str, default: float) -> float:
+  value = config.penalty.get(field)
+  return default if value is None else float(value)
+
+
+def build_spec(config: ml_collections.ConfigDict, data_info) -> steps.GANSpec:
+  """The GANSpec for `config` on a dataset described by `data_info`."""
+  loss = losses_lib.get_loss(config.loss)
+  conditional = bool(config.model.get('conditional', False))
+  if conditional and data_info.num_classes < 2:
+    raise ValueError(
+        f'config.model.conditional=True but config.data.name={config.data.name!r} '
+        f'has {data_info.num_classes} classes; a conditional GAN needs labels.')
+  num_classes = data_info.num_classes if conditional else 0
+  generator, discriminator = models_lib.build_models(config.model, data_info.shape,
+                                                     num_classes)
+  unroll = config.get('unroll', ml_collections.ConfigDict())
+  unroll_steps = int(unroll.get('steps', 0))
+  unroll_exact = bool(unroll.get('exact', True))
+  instance_noise = config.get('instance_noise', ml_collections.ConfigDict())
+  return steps.GANSpec(
+      generator=generator,
+      discriminator=discriminator,
+      g_tx=make_optimizer(config.optim.g, 'config.optim.g'),
+      d_tx=make_optimizer(config.optim.d, 'config.optim.d',
+                          differentiable=unroll_steps > 0 and unroll_exact),
+      loss=loss,
+      latent_dim=int(config.model.latent_dim),
+      num_classes=num_classes,
+      latent_distribution=config.model.get('latent_distribution', 'normal'),
+      d_steps=int(config.get('d_steps', 1)),
+      update_order=config.get('update_order', 'd_first'),
+      gradient_penalty=_penalty(config, 'gradient', loss.default_gradient_penalty),
+      r1_gamma=_penalty(config, 'r1', 0.0),
+      weight_clip=_penalty(config, 'weight_clip', loss.default_weight_clip),
+      label_smoothing=float(config.get('label_smoothing', 0.0)),
+      label_noise=float(config.get('label_noise', 0.0)),
+      instance_noise=float(instance_noise.get('std', 0.0)),
+      instance_noise_decay_steps=int(instance_noise.get('decay_steps', 0)),
+      matching_aware=bool(config.get('matching_aware', False)),
+      unroll_steps=unroll_steps,
+      unroll_exact=unroll_exact,
+      unroll_remat=bool(unroll.get('remat', False)),
+      ema_decay=float(config.get('ema_decay', 0.0)),
+  )

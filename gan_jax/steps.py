@@ -1,0 +1,475 @@
+"""The two-player training step: one pure function updates G, D and both optax states.
+
+    state, metrics = train_step(state, batch, spec=spec, axis_name=None)
+
+`spec` (a `GANSpec`) holds everything static: the two flax modules, the two optax
+transformations, the loss pair and the training options. It is bound with
+`functools.partial` before `jax.jit`, so the state is the only pytree that flows.
+
+Options, all of them values of one step rather than copies of it:
+  * `d_steps` discriminator updates per generator update; the batch then carries
+    `d_steps` micro-batches of real data (one fresh real batch per D update, as in
+    WGAN's n_critic loop);
+  * `update_order`: 'd_first' (alternating, D then G: Goodfellow et al. 2014,
+    algorithm 1), 'g_first', or 'simultaneous' (both gradients taken at the same
+    point, the dynamics analysed by Mescheder et al. 2017/2018);
+  * unrolled lookahead (Metz et al. 2016, arXiv:1611.02163): G's loss is taken
+    against D after `unroll_steps` further optimizer updates, differentiated
+    through the optimizer (`unroll_exact=True`) or not (first order);
+  * gradient penalty / R1 / weight clipping, label smoothing, noisy labels,
+    instance noise, the matching-aware CGAN discriminator (Reed et al. 2016);
+  * an exponential moving average of G's parameters.
+
+Data parallelism: given `axis_name`, the step runs per device inside `shard_map`
+(or `pmap`); gradients, metrics and BatchNorm statistics are averaged over the
+axis. All noise (z, fake labels, label noise, penalty interpolation) is drawn for
+the *global* batch from the same key and sliced per device, so an n-device step
+equals the single-device step on the same global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses as losses_lib
+
+Array = jax.Array
+PyTree = Any
+
+UPDATE_ORDERS = ('d_first', 'g_first', 'simultaneous')
+LATENT_DISTRIBUTIONS = ('normal', 'uniform')
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything that changes during training, as one pytree.
+
+  `g_batch_stats` / `d_batch_stats` are empty dicts for models without
+  BatchNorm; `ema_params` equals `g_params` when no EMA is configured.
+  """
+  step: Array
+  g_params: PyTree
+  d_params: PyTree
+  g_opt_state: PyTree
+  d_opt_state: PyTree
+  g_batch_stats: PyTree
+  d_batch_stats: PyTree
+  ema_params: PyTree
+  rng: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class GANSpec:
+  """The static half of a GAN: models, optimizers, loss and options."""
+  generator: nn.Module
+  discriminator: nn.Module
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  loss: losses_lib.GANLoss
+  latent_dim: int
+  num_classes: int = 0  # > 0: conditional GAN, labels go into G and D.
+  latent_distribution: str = 'normal'
+  d_steps: int = 1
+  update_order: str = 'd_first'
+  gradient_penalty: float = 0.0
+  r1_gamma: float = 0.0
+  weight_clip: float = 0.0
+  label_smoothing: float = 0.0
+  label_noise: float = 0.0
+  instance_noise: float = 0.0
+  instance_noise_decay_steps: int = 0  # linear decay of the std to 0; 0 = constant.
+  matching_aware: bool = False
+  unroll_steps: int = 0
+  unroll_exact: bool = True
+  unroll_remat: bool = False
+  ema_decay: float = 0.0
+
+  def __post_init__(self):
+    if self.update_order not in UPDATE_ORDERS:
+      raise ValueError(f'config.update_order={self.update_order!r}; valid choices: '
+                       f'{", ".join(UPDATE_ORDERS)}.')
+    if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+      raise ValueError(f'config.model.latent_distribution={self.latent_distribution!r}; '
+                       f'valid choices: {", ".join(LATENT_DISTRIBUTIONS)}.')
+    if self.d_steps < 1:
+      raise ValueError(f'config.d_steps={self.d_steps} must be >= 1.')
+    if self.update_order == 'simultaneous' and self.d_steps != 1:
+      raise ValueError('config.update_order=simultaneous takes one gradient of each '
+                       f'player at the same point; config.d_steps={self.d_steps} must be 1.')
+    if self.unroll_steps < 0:
+      raise ValueError(f'config.unroll.steps={self.unroll_steps} must be >= 0.')
+    if self.matching_aware and self.num_classes < 2:
+      raise ValueError('config.matching_aware=True needs a conditional model with at '
+                       'least 2 classes (config.model.conditional=True).')
+    if (self.label_smoothing or self.label_noise) and not self.loss.uses_targets:
+      raise ValueError(
+          f'config.label_smoothing / config.label_noise need a loss with targets '
+          f'(minimax, non_saturating, least_squares); config.loss={self.loss.name!r} has none.')
+
+  @property
+  def conditional(self) -> bool:
+    return self.num_classes > 0
+
+
+# ---------------------------------------------------------------------------
+# Noise drawn for the global batch and sliced per device.
+# ---------------------------------------------------------------------------
+
+
+def _draw(key: Array, sampler: Callable[[Array, tuple[int, ...]], Array],
+          local_shape: tuple[int, ...], axis_name: str | None) -> Array:
+  if axis_name is None:
+    return sampler(key, local_shape)
+  num_devices = jax.lax.psum(1, axis_name)
+  index = jax.lax.axis_index(axis_name)
+  n = local_shape[0]
+  full = sampler(key, (num_devices * n,) + tuple(local_shape[1:]))
+  return jax.lax.dynamic_slice_in_dim(full, index * n, n)
+
+
+def latent_sampler(spec: GANSpec) -> Callable[[Array, tuple[int, ...]], Array]:
+  """(key, shape) -> z: N(0, I) or U[-1, 1] (Goodfellow et al. 2014 / seed 000)."""
+  if spec.latent_distribution == 'uniform':
+    return lambda k, s: jax.random.uniform(k, s, minval=-1.0, maxval=1.0)
+  return jax.random.normal
+
+
+def sample_latents(spec: GANSpec, key: Array, n: int) -> Array:
+  return latent_sampler(spec)(key, (n, spec.latent_dim))
+
+
+def _latents(spec: GANSpec, key: Array, n: int, axis_name: str | None) -> Array:
+  return _draw(key, latent_sampler(spec), (n, spec.latent_dim), axis_name)
+
+
+def _fake_labels(spec: GANSpec, key: Array, n: int, axis_name: str | None):
+  if not spec.conditional:
+    return None
+  return _draw(key, lambda k, s: jax.random.randint(k, s, 0, spec.num_classes),
+               (n,), axis_name)
+
+
+# ---------------------------------------------------------------------------
+# Forward passes.
+# ---------------------------------------------------------------------------
+
+
+def _apply(module: nn.Module, params: PyTree, batch_stats: PyTree, inputs: Array,
+           labels: Array | None, dropout_key: Array) -> tuple[Array, PyTree]:
+  """Applies a module in training mode, returning (output, new batch_stats)."""
+  variables = {'params': params}
+  if batch_stats:
+    variables['batch_stats'] = batch_stats
+    out, updates = module.apply(variables, inputs, labels, train=True,
+                                rngs={'dropout': dropout_key},
+                                mutable=['batch_stats'])
+    return out, updates['batch_stats']
+  out = module.apply(variables, inputs, labels, train=True,
+                     rngs={'dropout': dropout_key})
+  return out, batch_stats
+
+
+def generate(spec: GANSpec, g_params: PyTree, g_batch_stats: PyTree, z: Array,
+             labels: Array | None = None) -> Array:
+  """G's samples in inference mode (BatchNorm running averages, no dropout)."""
+  variables = {'params': g_params}
+  if g_batch_stats:
+    variables['batch_stats'] = g_batch_stats
+  return spec.generator.apply(variables, z, labels, train=False)
+
+
+def discriminate(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree, x: Array,
+                 labels: Array | None = None) -> Array:
+  """D's logits in inference mode."""
+  variables = {'params': d_params}
+  if d_batch_stats:
+    variables['batch_stats'] = d_batch_stats
+  return spec.discriminator.apply(variables, x, labels, train=False)
+
+
+def _instance_noise_std(spec: GANSpec, step: Array) -> Array:
+  if spec.instance_noise_decay_steps > 0:
+    frac = jnp.clip(1.0 - step / spec.instance_noise_decay_steps, 0.0, 1.0)
+    return spec.instance_noise * frac
+  return jnp.asarray(spec.instance_noise, jnp.float32)
+
+
+def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
+                 real: Array, real_labels: Array | None, fake: Array,
+                 fake_labels: Array | None, key: Array, step: Array,
+                 axis_name: str | None) -> tuple[Array, tuple[PyTree, dict[str, Array]]]:
+  """D's full loss (loss pair + penalties) on one real and one fake batch."""
+  k_noise_r, k_noise_f, k_wrong, k_tr, k_tf, k_gp, k_drop = jax.random.split(key, 7)
+  n = real.shape[0]
+  if spec.instance_noise > 0:
+    std = _instance_noise_std(spec, step)
+    sample_noise = lambda k, s: std * jax.random.normal(k, s)
+    real = real + _draw(k_noise_r, sample_noise, real.shape, axis_name)
+    fake = fake + _draw(k_noise_f, sample_noise, fake.shape, axis_name)
+
+  real_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
+                                      real, real_labels, k_drop)
+  fake_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
+                                      fake, fake_labels, jax.random.fold_in(k_drop, 1))
+  negatives = fake_logits
+  if spec.matching_aware:
+    # Real images with a wrong label are negatives too (Reed et al. 2016, GAN-CLS):
+    # a shift of 1..K-1 classes is uniform over the wrong labels.
+    shift = _draw(k_wrong, lambda k, s: jax.random.randint(k, s, 1, spec.num_classes),
+                  (n,), axis_name)
+    wrong_labels = (real_labels + shift) % spec.num_classes
+    wrong_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
+                                         real, wrong_labels, jax.random.fold_in(k_drop, 2))
+    negatives = jnp.concatenate([fake_logits, wrong_logits])
+
+  if spec.loss.uses_targets:
+    real_t = _draw(k_tr, functools.partial(losses_lib.real_targets,
+                                           smoothing=spec.label_smoothing,
+                                           noise_std=spec.label_noise),
+                   real_logits.shape, axis_name)
+    fake_t = _draw(k_tf, functools.partial(losses_lib.fake_targets,
+                                           noise_std=spec.label_noise),
+                   negatives.shape, axis_name)
+    loss = spec.loss.d_loss(real_logits, negatives, real_targets=real_t,
+                            fake_targets=fake_t)
+  else:
+    loss = spec.loss.d_loss(real_logits, negatives)
+
+  aux = {'d_loss': loss}
+  if spec.gradient_penalty > 0 or spec.r1_gamma > 0:
+    def score_fn(x, labels):
+      logits, _ = _apply(spec.discriminator, d_params, d_batch_stats, x, labels,
+                         jax.random.fold_in(k_drop, 3))
+      return logits
+    if spec.gradient_penalty > 0:
+      # Per-example interpolation coefficients, drawn globally like all noise.
+      eps = _draw(k_gp, jax.random.uniform, (n,), axis_name)
+      gp = losses_lib.gradient_norm_penalty(
+          lambda x: score_fn(x, real_labels), losses_lib.interpolate(real, fake, eps))
+      loss = loss + spec.gradient_penalty * gp
+      aux['gradient_penalty'] = gp
+    if spec.r1_gamma > 0:
+      r1 = losses_lib.r1_penalty(lambda x: score_fn(x, real_labels), real)
+      loss = loss + spec.r1_gamma * r1
+      aux['r1_penalty'] = r1
+  aux['d_real'] = _readout(spec, real_logits)
+  aux['d_fake'] = _readout(spec, fake_logits)
+  return loss, (d_batch_stats, aux)
+
+
+def _readout(spec: GANSpec, logits: Array) -> Array:
+  """Mean D output: a probability for sigmoid losses, the raw score otherwise."""
+  values = jax.nn.sigmoid(logits) if spec.loss.probabilistic else logits
+  return jnp.mean(values)
+
+
+def _pmean(tree: PyTree, axis_name: str | None) -> PyTree:
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def _clip(spec: GANSpec, d_params: PyTree) -> PyTree:
+  if spec.weight_clip > 0:
+    return losses_lib.clip_weights(d_params, spec.weight_clip)
+  return d_params
+
+
+# ---------------------------------------------------------------------------
+# One D update and one G update.
+# ---------------------------------------------------------------------------
+
+
+def _d_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
+              key: Array, axis_name: str | None) -> tuple[GANState, dict[str, Array]]:
+  k_z, k_y, k_g, k_d = jax.random.split(key, 4)
+  n = real.shape[0]
+  z = _latents(spec, k_z, n, axis_name)
+  fake_labels = _fake_labels(spec, k_y, n, axis_name)
+  # G's BatchNorm statistics are updated by the G step only.
+  fake, _ = _apply(spec.generator, state.g_params, state.g_batch_stats, z,
+                   fake_labels, k_g)
+  fake = jax.lax.stop_gradient(fake)
+  grad_fn = jax.grad(_d_objective, argnums=1, has_aux=True)
+  grads, (d_batch_stats, aux) = grad_fn(spec, state.d_params, state.d_batch_stats,
+                                        real, real_labels, fake, fake_labels, k_d,
+                                        state.step, axis_name)
+  grads = _pmean(grads, axis_name)
+  updates, d_opt_state = spec.d_tx.update(grads, state.d_opt_state, state.d_params)
+  d_params = _clip(spec, optax.apply_updates(state.d_params, updates))
+  aux['d_grad_norm'] = optax.global_norm(grads)
+  return state.replace(d_params=d_params, d_opt_state=d_opt_state,
+                       d_batch_stats=d_batch_stats), aux
+
+
+def _lookahead_d_params(spec: GANSpec, g_params: PyTree, g_batch_stats: PyTree,
+                        d_params: PyTree, d_opt_state: PyTree, d_batch_stats: PyTree,
+                        real: Array, real_labels: Array | None, key: Array,
+                        step: Array, axis_name: str | None) -> PyTree:
+  """D's parameters after `spec.unroll_steps` optimizer updates (Metz et al. 2016, eq. 5).
+
+      theta_D^{k+1} = theta_D^k + eta^k(theta_D^k, d f(theta_G, theta_D^k) / d theta_D^k)
+
+  The updates see fresh noise each step and are functions of G's parameters, so
+  differentiating the result w.r.t. `g_params` is the exact unrolled gradient.
+  """
+  n = real.shape[0]
+
+  def one_update(carry, k):
+    params, opt_state = carry
+    k_z, k_y, k_g, k_d = jax.random.split(k, 4)
+    z = _latents(spec, k_z, n, axis_name)
+    fake_labels = _fake_labels(spec, k_y, n, axis_name)
+    fake, _ = _apply(spec.generator, g_params, g_batch_stats, z, fake_labels, k_g)
+    grads, _ = jax.grad(_d_objective, argnums=1, has_aux=True)(
+        spec, params, d_batch_stats, real, real_labels, fake, fake_labels, k_d,
+        step, axis_name)
+    grads = _pmean(grads, axis_name)
+    updates, opt_state = spec.d_tx.update(grads, opt_state, params)
+    return (_clip(spec, optax.apply_updates(params, updates)), opt_state), None
+
+  if spec.unroll_remat:
+    one_update = jax.checkpoint(one_update)
+  keys = jax.random.split(key, spec.unroll_steps)
+  (params, _), _ = jax.lax.scan(one_update, (d_params, d_opt_state), keys)
+  return params
+
+
+def _g_objective(g_params: PyTree, spec: GANSpec, state: GANState, real: Array,
+                 real_labels: Array | None, key: Array, axis_name: str | None):
+  k_z, k_y, k_g, k_d, k_unroll = jax.random.split(key, 5)
+  n = real.shape[0]
+  z = _latents(spec, k_z, n, axis_name)
+  fake_labels = _fake_labels(spec, k_y, n, axis_name)
+  fake, g_batch_stats = _apply(spec.generator, g_params, state.g_batch_stats, z,
+                               fake_labels, k_g)
+  d_params = state.d_params
+  if spec.unroll_steps > 0:
+    d_params = _lookahead_d_params(spec, g_params, state.g_batch_stats, d_params,
+                                   state.d_opt_state, state.d_batch_stats, real,
+                                   real_labels, k_unroll, state.step, axis_name)
+    if not spec.unroll_exact:
+      d_params = jax.lax.stop_gradient(d_params)
+  if spec.instance_noise > 0:
+    std = _instance_noise_std(spec, state.step)
+    fake = fake + _draw(jax.random.fold_in(k_d, 1),
+                        lambda k, s: std * jax.random.normal(k, s), fake.shape,
+                        axis_name)
+  fake_logits, _ = _apply(spec.discriminator, d_params, state.d_batch_stats, fake,
+                          fake_labels, k_d)
+  loss = spec.loss.g_loss(fake_logits)
+  return loss, (g_batch_stats, {'g_loss': loss})
+
+
+def _g_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
+              key: Array, axis_name: str | None) -> tuple[GANState, dict[str, Array]]:
+  grads, (g_batch_stats, aux) = jax.grad(_g_objective, has_aux=True)(
+      state.g_params, spec, state, real, real_labels, key, axis_name)
+  grads = _pmean(grads, axis_name)
+  updates, g_opt_state = spec.g_tx.update(grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  aux['g_grad_norm'] = optax.global_norm(grads)
+  return state.replace(g_params=g_params, g_opt_state=g_opt_state,
+                       g_batch_stats=g_batch_stats), aux
+
+
+# ---------------------------------------------------------------------------
+# The step.
+# ---------------------------------------------------------------------------
+
+
+def _split_micro_batches(spec: GANSpec, batch: dict[str, Array]):
+  x = batch['x']
+  if x.shape[0] % spec.d_steps:
+    raise ValueError(f'the batch of {x.shape[0]} examples cannot be split into '
+                     f'config.d_steps={spec.d_steps} micro-batches.')
+  micro = x.shape[0] // spec.d_steps
+  xs = x.reshape((spec.d_steps, micro) + x.shape[1:])
+  labels = batch.get('label')
+  if spec.conditional:
+    if labels is None:
+      raise ValueError('a conditional GAN needs labels: the batch has no "label".')
+    labels = labels.reshape((spec.d_steps, micro))
+  else:
+    labels = [None] * spec.d_steps
+  return xs, labels
+
+
+def train_step(state: GANState, batch: dict[str, Array], *, spec: GANSpec,
+               axis_name: str | None = None) -> tuple[GANState, dict[str, Array]]:
+  """One generator update and `spec.d_steps` discriminator updates.
+
+  Args:
+    state: the current `GANState`.
+    batch: {'x': (d_steps * B, ...) real examples, 'label': (d_steps * B,) ints}
+      (labels only for conditional GANs); per device under data parallelism.
+    spec: the static `GANSpec` (bind with functools.partial before jit).
+    axis_name: the device axis to average gradients and metrics over, or None.
+
+  Returns:
+    (new state, metrics) with scalar metrics averaged over devices.
+  """
+  key = jax.random.fold_in(state.rng, state.step)
+  xs, labels = _split_micro_batches(spec, batch)
+  d_keys = jax.random.split(jax.random.fold_in(key, 0), spec.d_steps)
+  g_key = jax.random.fold_in(key, 1)
+  last_real, last_labels = xs[-1], labels[-1]
+
+  def d_phase(s):
+    aux = {}
+    for i in range(spec.d_steps):
+      s, aux = _d_update(spec, s, xs[i], labels[i], d_keys[i], axis_name)
+    return s, aux
+
+  if spec.update_order == 'd_first':
+    state, d_aux = d_phase(state)
+    state, g_aux = _g_update(spec, state, last_real, last_labels, g_key, axis_name)
+  elif spec.update_order == 'g_first':
+    state, g_aux = _g_update(spec, state, last_real, last_labels, g_key, axis_name)
+    state, d_aux = d_phase(state)
+  else:  # simultaneous: both gradients at the same (theta_G, theta_D).
+    new_d, d_aux = _d_update(spec, state, xs[0], labels[0], d_keys[0], axis_name)
+    new_g, g_aux = _g_update(spec, state, last_real, last_labels, g_key, axis_name)
+    state = new_g.replace(d_params=new_d.d_params, d_opt_state=new_d.d_opt_state,
+                          d_batch_stats=new_d.d_batch_stats)
+
+  ema_params = state.g_params
+  if spec.ema_decay > 0:
+    ema_params = jax.tree_util.tree_map(
+        lambda e, p: spec.ema_decay * e + (1.0 - spec.ema_decay) * p,
+        state.ema_params, state.g_params)
+  state = state.replace(step=state.step + 1, ema_params=ema_params)
+
+  metrics = {**d_aux, **g_aux,
+             'g_param_norm': optax.global_norm(state.g_params),
+             'd_param_norm': optax.global_norm(state.d_params)}
+  return state, _pmean(metrics, axis_name)
+
+
+def init_state(spec: GANSpec, rng: Array, data_shape: tuple[int, ...]) -> GANState:
+  """Initialises both players' parameters, batch statistics and optimizer states."""
+  k_g, k_d, k_step = jax.random.split(rng, 3)
+  n = 2 * max(1, getattr(spec.discriminator, 'pack', 1))
+  z = jnp.zeros((n, spec.latent_dim), jnp.float32)
+  x = jnp.zeros((n,) + tuple(data_shape), jnp.float32)
+  labels = jnp.zeros((n,), jnp.int32) if spec.conditional else None
+  g_vars = spec.generator.init({'params': k_g, 'dropout': k_g}, z, labels, train=False)
+  d_vars = spec.discriminator.init({'params': k_d, 'dropout': k_d}, x, labels,
+                                   train=False)
+  g_params, d_params = g_vars['params'], _clip(spec, d_vars['params'])
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      d_params=d_params,
+      g_opt_state=spec.g_tx.init(g_params),
+      d_opt_state=spec.d_tx.init(d_params),
+      g_batch_stats=g_vars.get('batch_stats', {}),
+      d_batch_stats=d_vars.get('batch_stats', {}),
+      ema_params=g_params,
+      rng=k_step)
