@@ -1,0 +1,119 @@
+"""Figures written by the loop: sample grids, training curves, 2-D scatters.
+
+Each function takes numpy arrays and a path and writes one PNG; nothing here
+touches the model or the training state.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+
+def _save(fig, path: str) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=100, bbox_inches='tight')
+  plt.close(fig)
+
+
+def image_grid(images: np.ndarray, path: str, *, rows: int,
+               value_range: tuple[float, float] = (-1.0, 1.0),
+               row_labels: Sequence[str] | None = None, title: str = '') -> None:
+  """Tiles (rows * cols, H, W, C) images into one PNG, row by row.
+
+  For a conditional GAN the caller orders the samples so that row i holds label
+  i (seeds 000 and 002 show their CGAN results this way).
+  """
+  n, h, w, c = images.shape
+  cols = n // rows
+  lo, hi = value_range
+  images = np.clip((images[:rows * cols] - lo) / (hi - lo), 0.0, 1.0)
+  grid = images.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4)
+  grid = grid.reshape(rows * h, cols * w, c)
+  fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.6, rows * 0.6 + 0.3))
+  if c == 1:
+    ax.imshow(grid[..., 0], cmap='gray', vmin=0.0, vmax=1.0)
+  else:
+    ax.imshow(grid)
+  ax.set_xticks([])
+  if row_labels is not None:
+    ax.set_yticks(np.arange(rows) * h + h / 2)
+    ax.set_yticklabels(row_labels)
+  else:
+    ax.set_yticks([])
+  if title:
+    ax.set_title(title)
+  _save(fig, path)
+
+
+def training_curves(history: dict[str, np.ndarray], path: str, *,
+                    probabilistic: bool = True) -> None:
+  """Loss curves of both players and mean D(x) / D(G(z)) over training (seed 004)."""
+  steps = history['step']
+  fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+  ax1.plot(steps, history['train/d_loss'], label='discriminator loss', alpha=0.7)
+  ax1.plot(steps, history['train/g_loss'], label='generator loss', alpha=0.7)
+  ax1.set_ylabel('loss')
+  ax1.legend()
+  what = 'mean D' if probabilistic else 'mean critic score'
+  ax2.plot(steps, history['train/d_real'], label=f'{what} on real x', alpha=0.7)
+  ax2.plot(steps, history['train/d_fake'], label=f'{what} on G(z)', alpha=0.7)
+  if probabilistic:
+    ax2.axhline(0.5, color='gray', lw=0.8, ls='--')
+    ax2.set_ylim(-0.02, 1.02)
+  ax2.set_xlabel('step')
+  ax2.set_ylabel(what)
+  ax2.legend()
+  _save(fig, path)
+
+
+def mixture_scatter(samples: np.ndarray, centers: np.ndarray, path: str, *,
+                    title: str = '', ax=None) -> None:
+  """G's 2-D samples (points) over the true mode centers (red crosses)."""
+  own = ax is None
+  if own:
+    fig, ax = plt.subplots(figsize=(4, 4))
+  _scatter(ax, samples, centers, title)
+  if own:
+    _save(fig, path)
+
+
+def _scatter(ax, samples: np.ndarray, centers: np.ndarray, title: str) -> None:
+  ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color='tab:blue')
+  ax.scatter(centers[:, 0], centers[:, 1], s=40, marker='x', color='tab:red')
+  span = np.abs(centers).max() * 1.5 + 0.1
+  ax.set_xlim(-span, span)
+  ax.set_ylim(-span, span)
+  ax.set_aspect('equal')
+  ax.set_xticks([])
+  ax.set_yticks([])
+  if title:
+    ax.set_title(title, fontsize=8)
+
+
+def mixture_strip(rows: dict[str, list[tuple[int, np.ndarray]]], centers: np.ndarray,
+                  path: str) -> None:
+  """One row of 2-D scatters over training per variant (Metz et al. 2016, Fig. 1).
+
+  `rows` maps a row title to [(step, samples), ...].
+  """
+  names = list(rows)
+  cols = max(len(v) for v in rows.values())
+  fig, axes = plt.subplots(len(names), cols, figsize=(2.0 * cols, 2.1 * len(names)),
+                           squeeze=False)
+  for r, name in enumerate(names):
+    for c in range(cols):
+      ax = axes[r, c]
+      if c < len(rows[name]):
+        step, samples = rows[name][c]
+        _scatter(ax, samples, centers, f'step {step}')
+      else:
+        ax.axis('off')
+    axes[r, 0].set_ylabel(name)
+  _save(fig, path)
