@@ -161,9 +161,14 @@ def mixture_modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
 
 
 def _mixture_batches(centers: np.ndarray, std: float, batch_size: int,
-                     rng: np.random.Generator) -> Iterator[Batch]:
+                     rng: np.random.Generator, skip: int) -> Iterator[Batch]:
   centers = centers.astype(np.float32)
   std = np.float32(std)
+  for _ in range(skip):
+    # Same draws as a full batch, so that skipping equals consuming; the
+    # normal sampler's rejection steps leave no cheaper way to advance.
+    rng.integers(len(centers), size=batch_size, dtype=np.int32)
+    rng.standard_normal((batch_size, 2), dtype=np.float32)
   while True:
     labels = rng.integers(len(centers), size=batch_size, dtype=np.int32)
     x = rng.standard_normal((batch_size, 2), dtype=np.float32)
@@ -434,10 +439,17 @@ def _stack(images: np.ndarray, labels: np.ndarray, num_base_classes: int,
   return scale_fn(x), label
 
 
-def _index_batches(n: int, batch_size: int,
-                   rng: np.random.Generator) -> Iterator[np.ndarray]:
-  """Slices of back-to-back permutations of range(n): a new shuffle per epoch."""
-  perm, pos = rng.permutation(n), 0
+def _index_batches(n: int, batch_size: int, rng: np.random.Generator,
+                   skip: int) -> Iterator[np.ndarray]:
+  """Slices of back-to-back permutations of range(n): a new shuffle per epoch.
+
+  Starts at batch `skip` by drawing only the permutations of the skipped epochs,
+  in the order consuming them would.
+  """
+  epoch, pos = divmod(skip * batch_size, n)
+  perm = rng.permutation(n)
+  for _ in range(epoch):
+    perm = rng.permutation(n)
   while True:
     if n - pos >= batch_size:
       yield perm[pos:pos + batch_size]
@@ -453,17 +465,19 @@ def _index_batches(n: int, batch_size: int,
 
 
 def _image_batches(images: np.ndarray, labels: np.ndarray, scale_fn,
-                   batch_size: int, rng: np.random.Generator) -> Iterator[Batch]:
-  for idx in _index_batches(len(images), batch_size, rng):
+                   batch_size: int, rng: np.random.Generator,
+                   skip: int) -> Iterator[Batch]:
+  for idx in _index_batches(len(images), batch_size, rng, skip):
     yield {'x': scale_fn(np.take(images, idx, axis=0).astype(np.float32)),
            'label': np.take(labels, idx)}
 
 
 def _stacked_batches(images: np.ndarray, labels: np.ndarray,
                      num_base_classes: int, scale_fn, batch_size: int,
-                     rng: np.random.Generator) -> Iterator[Batch]:
+                     rng: np.random.Generator, skip: int) -> Iterator[Batch]:
   # Three independent epoch streams, one per channel.
-  streams = [_index_batches(len(images), batch_size, r) for r in rng.spawn(3)]
+  streams = [_index_batches(len(images), batch_size, r, skip)
+             for r in rng.spawn(3)]
   for indices in zip(*streams):
     x, label = _stack(images, labels, num_base_classes, indices, scale_fn)
     yield {'x': x, 'label': label}
@@ -521,15 +535,20 @@ def load_arrays(data_config: DataConfig,
 
 def make_iterator(data_config: DataConfig, *, split: str, batch_size: int,
                   seed: int, process_index: int = 0,
-                  process_count: int = 1) -> Iterator[Batch]:
+                  process_count: int = 1,
+                  skip_batches: int = 0) -> Iterator[Batch]:
   """An infinite iterator of batches {'x': x, 'label': label}.
 
   x is float32 (batch_size, *get_info(data_config).shape), label int32
-  (batch_size,). `batch_size` is per process; process `process_index` of `process_count` reads
-  a disjoint, equal-sized contiguous shard of the split. Deterministic given
-  (seed, process_index, split); images are reshuffled every epoch and batches
-  run across epoch boundaries (every batch is full). The data are loaded and
-  the config checked eagerly, before the first `next`.
+  (batch_size,). `batch_size` is per process; process `process_index` of
+  `process_count` reads a disjoint, equal-sized contiguous shard of the split.
+  Deterministic given (seed, process_index, split); images are reshuffled every
+  epoch and batches run across epoch boundaries (every batch is full). The data
+  are loaded and the config checked eagerly, before the first `next`.
+
+  `skip_batches=k` yields exactly what dropping the first k batches would, for
+  resuming: for images without gathering them (one permutation per skipped
+  epoch), for mixtures by drawing and discarding their random numbers.
   """
   if isinstance(batch_size, bool) or not isinstance(
       batch_size, (int, np.integer)) or batch_size < 1:
@@ -539,6 +558,9 @@ def make_iterator(data_config: DataConfig, *, split: str, batch_size: int,
                      f'[0, process_count={process_count}).')
   if not isinstance(seed, (int, np.integer)) or seed < 0:
     raise ValueError(f'seed={seed!r} must be a non-negative integer.')
+  if not isinstance(skip_batches, (int, np.integer)) or skip_batches < 0:
+    raise ValueError(
+        f'skip_batches={skip_batches!r} must be a non-negative integer.')
   # Independent streams per process and per split (crc32: stable across runs,
   # unlike hash()).
   rng = np.random.default_rng(
@@ -546,7 +568,7 @@ def make_iterator(data_config: DataConfig, *, split: str, batch_size: int,
   kind = _kind(data_config)
   if kind in MIXTURE_NAMES:
     centers, std = mixture_modes(data_config)
-    return _mixture_batches(centers, std, batch_size, rng)
+    return _mixture_batches(centers, std, batch_size, rng, skip_batches)
 
   scale_fn = _scaler(_value_range(data_config))
   base = _base(data_config) if kind == 'stacked' else data_config
@@ -561,5 +583,6 @@ def make_iterator(data_config: DataConfig, *, split: str, batch_size: int,
     _check_one_channel(images.shape)
     _, num_base_classes = _image_info(base)
     return _stacked_batches(images, labels, num_base_classes, scale_fn,
-                            batch_size, rng)
-  return _image_batches(images, labels, scale_fn, batch_size, rng)
+                            batch_size, rng, skip_batches)
+  return _image_batches(images, labels, scale_fn, batch_size, rng,
+                        skip_batches)

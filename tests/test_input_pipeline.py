@@ -54,6 +54,7 @@ def test_bad_fields_are_named(fields, match):
     (dict(batch_size=2, seed=-1), 'seed'),
     (dict(batch_size=2, seed=0, process_index=2, process_count=2),
      'process_index'),
+    (dict(batch_size=2, seed=0, skip_batches=-1), 'skip_batches'),
 ])
 def test_bad_iterator_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
@@ -226,6 +227,25 @@ def test_idx_determinism(idx_dataset):
 
   np.testing.assert_array_equal(labels(5), labels(5))
   assert not np.array_equal(labels(5), labels(6))
+
+
+@pytest.mark.parametrize('name, batch_size', [
+    ('idx', 3), ('idx', 5), ('idx', 25), ('stacked', 4), ('ring', 3)])
+def test_skip_batches_equals_dropping_them(idx_dataset, name, batch_size):
+  base = dict(name='idx', dir=str(idx_dataset.dir))
+  cfg = config(**({'stacked': dict(name='stacked', base=base), 'idx': base,
+                   'ring': dict(name='ring')}[name]))
+
+  def batches(skip, n):
+    return take(input_pipeline.make_iterator(
+        cfg, split='train', batch_size=batch_size, seed=2,
+        skip_batches=skip), n)
+
+  reference = batches(0, 9)
+  for skip in (1, 3, 4, 7):  # 3 x 5 and 7 x 3 start past an epoch boundary.
+    for got, want in zip(batches(skip, 2), reference[skip:]):
+      np.testing.assert_array_equal(got['x'], want['x'])
+      np.testing.assert_array_equal(got['label'], want['label'])
 
 
 @pytest.mark.parametrize('process_count, per_process', [(2, 5), (3, 3)])
