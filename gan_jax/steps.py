@@ -24,7 +24,10 @@ Data parallelism: given `axis_name`, the step runs per device inside `shard_map`
 (or `pmap`); gradients, metrics and BatchNorm statistics are averaged over the
 axis. All noise (z, fake labels, label noise, penalty interpolation) is drawn for
 the *global* batch from the same key and sliced per device, so an n-device step
-equals the single-device step on the same global batch.
+equals the single-device step on the same global batch. Dropout masks are the
+exception: flax draws them for the local batch, so each device folds its index
+into the dropout key (masks differ across devices, as they must, but do not
+reproduce the single-device masks).
 """
 
 from __future__ import annotations
@@ -163,8 +166,16 @@ def _fake_labels(spec: GANSpec, key: Array, n: int, axis_name: str | None):
 
 
 def _apply(module: nn.Module, params: PyTree, batch_stats: PyTree, inputs: Array,
-           labels: Array | None, dropout_key: Array) -> tuple[Array, PyTree]:
-  """Applies a module in training mode, returning (output, new batch_stats)."""
+           labels: Array | None, dropout_key: Array,
+           axis_name: str | None = None) -> tuple[Array, PyTree]:
+  """Applies a module in training mode, returning (output, new batch_stats).
+
+  Under data parallelism the dropout key is folded with the device index: each
+  device draws its own masks (flax's Dropout draws them for the local batch, so
+  the same key would repeat one mask on every device).
+  """
+  if axis_name is not None:
+    dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
   variables = {'params': params}
   if batch_stats:
     variables['batch_stats'] = batch_stats
@@ -216,9 +227,10 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
     fake = fake + _draw(k_noise_f, sample_noise, fake.shape, axis_name)
 
   real_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
-                                      real, real_labels, k_drop)
+                                      real, real_labels, k_drop, axis_name)
   fake_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
-                                      fake, fake_labels, jax.random.fold_in(k_drop, 1))
+                                      fake, fake_labels, jax.random.fold_in(k_drop, 1),
+                                      axis_name)
   negatives = fake_logits
   if spec.matching_aware:
     # Real images with a wrong label are negatives too (Reed et al. 2016, GAN-CLS):
@@ -227,7 +239,8 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
                   (n,), axis_name)
     wrong_labels = (real_labels + shift) % spec.num_classes
     wrong_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
-                                         real, wrong_labels, jax.random.fold_in(k_drop, 2))
+                                         real, wrong_labels, jax.random.fold_in(k_drop, 2),
+                                         axis_name)
     negatives = jnp.concatenate([fake_logits, wrong_logits])
 
   if spec.loss.uses_targets:
@@ -243,11 +256,11 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
   else:
     loss = spec.loss.d_loss(real_logits, negatives)
 
-  aux = {'d_loss': loss}
+  aux = {}
   if spec.gradient_penalty > 0 or spec.r1_gamma > 0:
     def score_fn(x, labels):
       logits, _ = _apply(spec.discriminator, d_params, d_batch_stats, x, labels,
-                         jax.random.fold_in(k_drop, 3))
+                         jax.random.fold_in(k_drop, 3), axis_name)
       return logits
     if spec.gradient_penalty > 0:
       # Per-example interpolation coefficients, drawn globally like all noise.
@@ -260,6 +273,7 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
       r1 = losses_lib.r1_penalty(lambda x: score_fn(x, real_labels), real)
       loss = loss + spec.r1_gamma * r1
       aux['r1_penalty'] = r1
+  aux['d_loss'] = loss  # what D minimises, penalties included.
   aux['d_real'] = _readout(spec, real_logits)
   aux['d_fake'] = _readout(spec, fake_logits)
   return loss, (d_batch_stats, aux)
@@ -294,7 +308,7 @@ def _d_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | 
   fake_labels = _fake_labels(spec, k_y, n, axis_name)
   # G's BatchNorm statistics are updated by the G step only.
   fake, _ = _apply(spec.generator, state.g_params, state.g_batch_stats, z,
-                   fake_labels, k_g)
+                   fake_labels, k_g, axis_name)
   fake = jax.lax.stop_gradient(fake)
   grad_fn = jax.grad(_d_objective, argnums=1, has_aux=True)
   grads, (d_batch_stats, aux) = grad_fn(spec, state.d_params, state.d_batch_stats,
@@ -303,7 +317,7 @@ def _d_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | 
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = spec.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = _clip(spec, optax.apply_updates(state.d_params, updates))
-  aux['d_grad_norm'] = optax.global_norm(grads)
+  aux['d_grad_norm'] = optax.tree.norm(grads)
   return state.replace(d_params=d_params, d_opt_state=d_opt_state,
                        d_batch_stats=d_batch_stats), aux
 
@@ -326,7 +340,8 @@ def _lookahead_d_params(spec: GANSpec, g_params: PyTree, g_batch_stats: PyTree,
     k_z, k_y, k_g, k_d = jax.random.split(k, 4)
     z = _latents(spec, k_z, n, axis_name)
     fake_labels = _fake_labels(spec, k_y, n, axis_name)
-    fake, _ = _apply(spec.generator, g_params, g_batch_stats, z, fake_labels, k_g)
+    fake, _ = _apply(spec.generator, g_params, g_batch_stats, z, fake_labels, k_g,
+                     axis_name)
     grads, _ = jax.grad(_d_objective, argnums=1, has_aux=True)(
         spec, params, d_batch_stats, real, real_labels, fake, fake_labels, k_d,
         step, axis_name)
@@ -348,7 +363,7 @@ def _g_objective(g_params: PyTree, spec: GANSpec, state: GANState, real: Array,
   z = _latents(spec, k_z, n, axis_name)
   fake_labels = _fake_labels(spec, k_y, n, axis_name)
   fake, g_batch_stats = _apply(spec.generator, g_params, state.g_batch_stats, z,
-                               fake_labels, k_g)
+                               fake_labels, k_g, axis_name)
   d_params = state.d_params
   if spec.unroll_steps > 0:
     d_params = _lookahead_d_params(spec, g_params, state.g_batch_stats, d_params,
@@ -362,7 +377,7 @@ def _g_objective(g_params: PyTree, spec: GANSpec, state: GANState, real: Array,
                         lambda k, s: std * jax.random.normal(k, s), fake.shape,
                         axis_name)
   fake_logits, _ = _apply(spec.discriminator, d_params, state.d_batch_stats, fake,
-                          fake_labels, k_d)
+                          fake_labels, k_d, axis_name)
   loss = spec.loss.g_loss(fake_logits)
   return loss, (g_batch_stats, {'g_loss': loss})
 
@@ -374,7 +389,7 @@ def _g_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | 
   grads = _pmean(grads, axis_name)
   updates, g_opt_state = spec.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
-  aux['g_grad_norm'] = optax.global_norm(grads)
+  aux['g_grad_norm'] = optax.tree.norm(grads)
   return state.replace(g_params=g_params, g_opt_state=g_opt_state,
                        g_batch_stats=g_batch_stats), aux
 
@@ -447,8 +462,8 @@ def train_step(state: GANState, batch: dict[str, Array], *, spec: GANSpec,
   state = state.replace(step=state.step + 1, ema_params=ema_params)
 
   metrics = {**d_aux, **g_aux,
-             'g_param_norm': optax.global_norm(state.g_params),
-             'd_param_norm': optax.global_norm(state.d_params)}
+             'g_param_norm': optax.tree.norm(state.g_params),
+             'd_param_norm': optax.tree.norm(state.d_params)}
   return state, _pmean(metrics, axis_name)
 
 
