@@ -1,0 +1,103 @@
+"""Every experiment config: its :quick variant builds and takes one clean step.
+
+Image data is fake: MNIST through `tfds.testing.mock_data` (no TensorFlow) and
+IDX datasets (Fashion-MNIST) as synthetic 28x28 files written here. The step is
+the one the loop runs (factory.build_spec + steps.train_step under jit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import importlib.util
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import factory
+from gan_jax import input_pipeline
+from gan_jax import steps
+from conftest import write_idx
+
+EXPERIMENTS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), '..',
+                                            'experiments', '*.py')))
+IDX_NAMES = ('fashion_mnist', 'idx')
+
+
+def load_config(path: str, arg: str | None = 'quick') -> ml_collections.ConfigDict:
+  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+@pytest.fixture(scope='module')
+def fake_idx_dir(tmp_path_factory) -> str:
+  """40 random 28x28 uint8 images with labels 0..9 in MNIST's IDX layout."""
+  directory = tmp_path_factory.mktemp('fake_mnist_idx')
+  rng = np.random.default_rng(0)
+  for prefix, n in (('train', 40), ('t10k', 20)):
+    write_idx(directory / f'{prefix}-images-idx3-ubyte.gz',
+              rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+    write_idx(directory / f'{prefix}-labels-idx1-ubyte.gz',
+              (np.arange(n) % 10).astype(np.uint8))
+  return str(directory)
+
+
+def _use_fake_data(data: ml_collections.ConfigDict, idx_dir: str):
+  """Points image datasets at fake data; returns a context for TFDS mocking."""
+  if data.name in IDX_NAMES:
+    data.dir = idx_dir
+  if data.name == 'stacked':
+    return _use_fake_data(data.base, idx_dir)
+  if data.name in ('mnist', 'tfds'):
+    return tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE)
+  return contextlib.nullcontext()
+
+
+def tree_equal(a, b) -> bool:
+  return all(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+      lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
+
+
+def test_there_are_configs_for_each_documented_experiment():
+  names = {pathlib.Path(p).stem for p in EXPERIMENTS}
+  assert {'gan_mnist', 'cgan_mnist', 'dcgan_mnist', 'gan_fashion_mnist',
+          'cgan_fashion_mnist', 'ring8', 'grid25'} <= names
+
+
+@pytest.mark.parametrize('path', EXPERIMENTS, ids=lambda p: pathlib.Path(p).stem)
+def test_quick_variant_takes_one_clean_step(path, fake_idx_dir):
+  config = load_config(path)
+  with config.unlocked():
+    config.train.batch_size = 8
+  with _use_fake_data(config.data, fake_idx_dir):
+    info = input_pipeline.get_info(config.data)
+    spec = factory.build_spec(config, info)
+    batch = next(input_pipeline.make_iterator(
+        config.data, split='train', batch_size=8 * spec.d_steps, seed=0))
+  state = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
+  new_state, metrics = jax.jit(functools.partial(steps.train_step, spec=spec))(state, batch)
+  for name, value in metrics.items():
+    assert np.isfinite(value), f'{name} is {value} after one step of {path}'
+  assert not tree_equal(state.g_params, new_state.g_params)
+  assert not tree_equal(state.d_params, new_state.d_params)
+
+
+@pytest.mark.parametrize('path', EXPERIMENTS, ids=lambda p: pathlib.Path(p).stem)
+def test_full_config_has_a_docstring_command_and_locks(path):
+  config = load_config(path, arg=None)
+  module_doc = open(path).read()
+  assert 'python -m gan_jax.' in module_doc, f'{path} has no command in its docstring'
+  locked = ml_collections.FrozenConfigDict(config)
+  assert locked.train.num_steps > 0
+  config.lock()
+  with pytest.raises(AttributeError):
+    config.trian = 1  # pylint: disable=attribute-defined-outside-init
