@@ -67,6 +67,7 @@ def get_base() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 2500                         # mixtures: samples for mode metrics.
+  c.eval.classifier = ''  # images: a gan_jax.classifier workdir or cache dir; metrics on eval.num_samples ('' = off).
   return c
 
 
