@@ -30,6 +30,8 @@ def nonfinite_leaves(tree: Any) -> list[str]:
   """Paths of the floating-point leaves of `tree` that hold a NaN or Inf."""
   bad = []
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      leaf = leaf.addressable_data(0)  # replicated over processes: any copy will do.
     value = np.asarray(leaf)
     if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
       bad.append(jax.tree_util.keystr(path))

@@ -3,72 +3,185 @@
 Every flag of the project is defined here (flax examples' convention). Config
 fields are overridden as `--config.loss=wasserstein_gp --config.train.num_steps=2000`;
 the config is locked, so a misspelt field is an error, not a silently new field.
+A workdir holds `config.py`, the run's config as a loadable file, so
+`--config runs/X/config.py --workdir runs/X` resumes or reproduces a run from
+its workdir alone.
+
 Multi-host: pass --coordinator_address, --num_processes and --process_id (or set
-JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID) on every host.
+JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID) on every host;
+each process reads its own shard of the data, process 0 writes logs and
+pictures, all processes write their part of every checkpoint.
+
+Exit codes: 0 done, 2 a bad input or a diverged run (one paragraph on stderr
+naming the field or file), 143 preempted by SIGTERM / SIGINT after a checkpoint.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from typing import Sequence
 
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Path to an experiment config file (experiments/*.py[:variant]).',
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and pictures.')
-_COORDINATOR = flags.DEFINE_string(
-    'coordinator_address', os.environ.get('JAX_COORDINATOR_ADDRESS'),
-    'host:port of process 0, for multi-host training.')
-_NUM_PROCESSES = flags.DEFINE_integer(
-    'num_processes', int(os.environ.get('JAX_NUM_PROCESSES', '1')), 'Number of processes (hosts).')
-_PROCESS_ID = flags.DEFINE_integer(
-    'process_id', int(os.environ.get('JAX_PROCESS_ID', '0')), 'This process\'s index.')
-_CACHE = flags.DEFINE_string(
-    'compilation_cache', os.path.expanduser('~/.cache/gan_jax/xla'),
-    'Persistent XLA compilation cache directory ("" to disable); compiling a GAN step '
-    'takes 10-30 s on CPU, a cached one well under 1 s.')
+EXIT_ERROR = 2
+EXIT_PREEMPTED = 143  # 128 + SIGTERM, what schedulers expect of a preempted job.
 
 
-def main(argv):
+class CommandLineError(ValueError):
+  """A flag or config override that cannot be parsed."""
+
+
+def _env_int(name: str, default: int) -> int:
+  value = os.environ.get(name, str(default))
+  try:
+    return int(value)
+  except ValueError:
+    raise CommandLineError(f'the environment variable {name}={value!r} must be an '
+                           'integer.') from None
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """Defines the flags on `flag_values` (tests parse into a fresh FlagValues)."""
+  config_flags.DEFINE_config_file(
+      'config', None, 'Path to an experiment config file (experiments/*.py[:variant]).',
+      flag_values=flag_values, lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and pictures.',
+                      flag_values=flag_values)
+  flags.DEFINE_string('coordinator_address', os.environ.get('JAX_COORDINATOR_ADDRESS'),
+                      'host:port of process 0, for multi-host training.',
+                      flag_values=flag_values)
+  flags.DEFINE_integer('num_processes', _env_int('JAX_NUM_PROCESSES', 1),
+                       'Number of processes (hosts).', flag_values=flag_values)
+  flags.DEFINE_integer('process_id', _env_int('JAX_PROCESS_ID', 0),
+                       "This process's index.", flag_values=flag_values)
+  flags.DEFINE_string(
+      'compilation_cache', os.path.expanduser('~/.cache/gan_jax/xla'),
+      'Persistent XLA compilation cache directory ("" to disable); compiling a GAN step '
+      'takes 10-30 s on CPU, a cached one well under 1 s.', flag_values=flag_values)
+
+
+def _one_paragraph(text: str) -> str:
+  return ' '.join(line.strip() for line in str(text).strip().splitlines() if line.strip())
+
+
+def _explain(error: Exception, argv: Sequence[str]) -> str:
+  """A one-paragraph message for an exception raised while parsing `argv`."""
+  if isinstance(error, (KeyError, AttributeError)) and error.args:
+    # ml_collections: "'lossx'\nDid you mean "loss" instead of "lossx"?", quoted.
+    text = _one_paragraph(str(error.args[0]).replace('\\n', '\n'))
+    match = re.search(r"'([^'\\]+)", text)
+    field = match.group(1) if match else '?'
+    culprit = next((a.split('=')[0] for a in argv
+                    if a.startswith('--config.') and re.search(
+                        rf'\.{re.escape(field)}(=|$)', a.split('=')[0])), None)
+    hint = re.search(r'Did you mean .*\?', text)
+    return (f'{culprit or "a --config override"}: the config has no field {field!r}'
+            f'{" (" + hint.group(0) + ")" if hint else ""}. Config fields cannot be '
+            'added from the command line; the fields and their defaults are in '
+            'gan_jax/config_base.py and the experiment file.')
+  return _one_paragraph(error) + ' (run with --helpfull for the flags).'
+
+
+def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> list[str]:
+  """Parses `argv`, turning every parse failure into a `CommandLineError`."""
+  try:
+    return flag_values(list(argv))
+  except Exception as e:  # pylint: disable=broad-except
+    # absl and ml_collections raise flags.Error, KeyError, AttributeError,
+    # TypeError or ValueError for a bad flag; all are the user's to fix.
+    raise CommandLineError(_explain(e, argv)) from e
+
+
+def check_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """Checks the parsed flags; loads the config file (ml_collections defers it)."""
+  if flag_values.config is None or flag_values.workdir is None:
+    raise CommandLineError('--config and --workdir are required, e.g. '
+                           '--config experiments/ring8.py --workdir runs/ring8')
+  try:
+    flag_values.config.keys()
+  except Exception as e:  # pylint: disable=broad-except
+    raise CommandLineError(f'--config={flag_values["config"].serialize().split("=", 1)[-1]}: '
+                           f'{_one_paragraph(e)}') from e
+  n, i = flag_values.num_processes, flag_values.process_id
+  if n < 1 or not 0 <= i < n:
+    raise CommandLineError(f'--process_id={i} must lie in [0, --num_processes={n}).')
+  if n > 1 and not flag_values.coordinator_address:
+    raise CommandLineError(f'--num_processes={n} needs --coordinator_address=host:port '
+                           '(the address of process 0, the same on every process).')
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> int:
+  """Trains, turning bad input, divergence and preemption into an exit code.
+
+  Bad input and divergence are the user's to fix: one paragraph on stderr,
+  no traceback from deep inside JAX (it is in the log at debug level).
+  """
+  from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  try:
+    train.train_and_evaluate(config, workdir)
+  except train.Preempted as e:
+    print(f'gan_jax: {e}', file=sys.stderr)
+    return EXIT_PREEMPTED
+  except (ValueError, FileNotFoundError, FloatingPointError,
+          checkpointing.CheckpointError) as e:
+    logging.debug('Traceback', exc_info=True)
+    print(f'gan_jax: error: {_one_paragraph(e)}', file=sys.stderr)
+    return EXIT_ERROR
+  return 0
+
+
+def _initialize(flag_values: flags.FlagValues) -> None:
+  import jax  # pylint: disable=g-import-not-at-top
+  if flag_values.num_processes > 1:
+    jax.distributed.initialize(coordinator_address=flag_values.coordinator_address,
+                               num_processes=flag_values.num_processes,
+                               process_id=flag_values.process_id)
+  if flag_values.compilation_cache:
+    jax.config.update('jax_compilation_cache_dir', flag_values.compilation_cache)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
+  logging.info('JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(),
+               jax.process_count())
+
+
+def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  if _CONFIG.value is None or _WORKDIR.value is None:
-    raise app.UsageError('--config and --workdir are required, e.g. '
-                         '--config experiments/ring8.py --workdir runs/ring8')
+  try:
+    check_flags(FLAGS)
+  except CommandLineError as e:
+    print(f'gan_jax: error: {e}', file=sys.stderr)
+    sys.exit(EXIT_ERROR)
   if not FLAGS['verbosity'].present:
     # orbax and JAX log every checkpoint at INFO; the progress bar says enough.
     logging.set_verbosity(logging.WARNING)
-  import jax  # pylint: disable=g-import-not-at-top
-  if _NUM_PROCESSES.value > 1:
-    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
-                               num_processes=_NUM_PROCESSES.value,
-                               process_id=_PROCESS_ID.value)
-  if _CACHE.value:
-    jax.config.update('jax_compilation_cache_dir', _CACHE.value)
-    jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  logging.info('JAX devices: %s (process %d of %d)', jax.devices(), jax.process_index(),
-               jax.process_count())
-  from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  _initialize(FLAGS)
+  sys.exit(run(FLAGS.config, FLAGS.workdir))
+
+
+def _parse_or_exit(argv: Sequence[str]) -> list[str]:
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except train.Preempted as e:
-    print(f'gan_jax: {e}', file=sys.stderr)
-    sys.exit(143)
-  except (ValueError, FileNotFoundError, FloatingPointError,
-          checkpointing.CheckpointError) as e:
-    # Bad input and divergence are the user's to fix: one paragraph, no traceback
-    # from deep inside JAX (it is in the log at debug level).
-    logging.debug('Traceback', exc_info=True)
+    return parse_flags(argv)
+  except CommandLineError as e:
     print(f'gan_jax: error: {e}', file=sys.stderr)
-    sys.exit(2)
+    sys.exit(EXIT_ERROR)
+
+
+def _define_or_exit() -> None:
+  try:
+    define_flags(FLAGS)
+  except CommandLineError as e:  # a malformed JAX_NUM_PROCESSES / JAX_PROCESS_ID.
+    print(f'gan_jax: error: {e}', file=sys.stderr)
+    sys.exit(EXIT_ERROR)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _define_or_exit()
+  app.run(main, flags_parser=_parse_or_exit)

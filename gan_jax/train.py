@@ -1,7 +1,8 @@
 """The training loop: restore-or-init, iterate, log, evaluate, sample, checkpoint.
 
 All I/O of a run lives here. The workdir holds:
-  config.json            the config of the run (earlier differing ones kept as config.prev-N.json)
+  config.json, config.py the config of the run; `--config <workdir>/config.py` reruns it
+                         (earlier differing ones are kept as config.prev-N.json / .py)
   checkpoints/<step>/    orbax checkpoints of the GANState
   metrics.jsonl          one JSON object per log period (train/...) and eval (eval/...)
   events.*               TensorBoard event files
@@ -12,13 +13,14 @@ All I/O of a run lives here. The workdir holds:
 
 from __future__ import annotations
 
+import ast
 import functools
 import itertools
 import json
 import os
 import signal
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from absl import logging
 import jax
@@ -43,56 +45,173 @@ class Preempted(Exception):
 def make_step_fn(spec: steps.GANSpec, mesh: jax.sharding.Mesh | None) -> Callable:
   """The jitted train step: plain on one device, data parallel over a mesh.
 
-  Data parallelism is `shard_map` over a 1-D mesh: the state is replicated, the
-  batch split along its first axis, and `train_step` averages gradients over the
-  axis name. This is pmap's programming model on jit's sharding machinery, and it
-  spans processes (multi-host) without code changes.
+  Data parallelism is `shard_map` over a 1-D mesh: the state is replicated, each
+  of the `d_steps` micro-batches is split over the devices, and `train_step`
+  averages gradients (and BatchNorm statistics, see `build_spec`) over the axis.
+  This is pmap's programming model on jit's sharding machinery, and it spans
+  processes (multi-host) without code changes. With a mesh the batch comes in
+  the layout of `shard_batch`: (d_steps, global micro-batch, ...).
   """
   if mesh is None or mesh.size == 1:
     return jax.jit(functools.partial(steps.train_step, spec=spec), donate_argnums=0)
+
+  def per_device(state, batch):
+    # (d_steps, B / n, ...) -> (d_steps * B / n, ...): micro-batch i of this
+    # device is its slice of global micro-batch i, as on one device.
+    batch = {k: v.reshape((-1,) + v.shape[2:]) for k, v in batch.items()}
+    return steps.train_step(state, batch, spec=spec, axis_name=BATCH_AXIS)
+
   P = jax.sharding.PartitionSpec
-  sharded = jax.shard_map(
-      functools.partial(steps.train_step, spec=spec, axis_name=BATCH_AXIS),
-      mesh=mesh, in_specs=(P(), P(BATCH_AXIS)), out_specs=(P(), P()),
-      check_vma=False)
+  sharded = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(None, BATCH_AXIS)),
+                          out_specs=(P(), P()), check_vma=False)
   return jax.jit(sharded, donate_argnums=0)
 
 
 def make_mesh() -> jax.sharding.Mesh | None:
+  """A 1-D mesh over all devices of all processes, or None for one device."""
   if jax.device_count() == 1:
     return None
   return jax.sharding.Mesh(np.array(jax.devices()), (BATCH_AXIS,))
 
 
-def _to_global(batch: dict[str, np.ndarray], mesh) -> Any:
+def shard_batch(batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh | None,
+                d_steps: int) -> Any:
+  """This process's (d_steps * b, ...) batch as a global (d_steps, B, ...) array.
+
+  Splitting each micro-batch (rather than the concatenated batch) over devices
+  keeps D's i-th update on the i-th real micro-batch whatever the device count.
+  """
   if mesh is None:
     return batch
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(BATCH_AXIS))
-  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, BATCH_AXIS))
+  return {k: jax.make_array_from_process_local_data(
+      sharding, v.reshape((d_steps, -1) + v.shape[1:])) for k, v in batch.items()}
 
 
-def _replicate(state: steps.GANState, mesh) -> steps.GANState:
+def replicate(tree: Any, mesh: jax.sharding.Mesh | None) -> Any:
+  """`tree` as arrays replicated over `mesh` (every process holds the same values)."""
   if mesh is None:
-    return state
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return jax.device_put(state, replicated)
+    return tree
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+  def put(x):
+    x = np.asarray(jax.device_get(x))
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+  return jax.tree_util.tree_map(put, tree)
+
+
+def host_local(tree: Any) -> Any:
+  """Numpy copies of (replicated) arrays, also those spanning other processes."""
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(x)
+  return jax.tree_util.tree_map(get, tree)
+
+
+def build_spec(config: ml_collections.ConfigDict, data_info: input_pipeline.DataInfo,
+               mesh: jax.sharding.Mesh | None) -> steps.GANSpec:
+  """`factory.build_spec`, with BatchNorm averaging its statistics over the mesh.
+
+  Synchronised BatchNorm normalises by the statistics of the global batch, which
+  is what makes an n-device step equal the single-device one.
+  """
+  if mesh is not None and mesh.size > 1:
+    config = config.copy_and_resolve_references()
+    with config.unlocked():
+      config.model.bn_axis_name = BATCH_AXIS
+  return factory.build_spec(config, data_info)
+
+
+_POSITIVE_TRAIN_FIELDS = ('batch_size', 'num_steps', 'log_every', 'eval_every',
+                          'checkpoint_every', 'keep_checkpoints')
+
+
+def _train_options(train_cfg: ml_collections.ConfigDict) -> dict[str, int]:
+  options = {}
+  for field in _POSITIVE_TRAIN_FIELDS:
+    value = train_cfg.get(field)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f'config.train.{field}={value!r} must be a positive integer.')
+    options[field] = int(value)
+  return options
+
+
+def _check_batch(batch_size: int, spec: steps.GANSpec) -> None:
+  num_devices = jax.device_count()
+  if batch_size % num_devices:
+    raise ValueError(f'config.train.batch_size={batch_size} is not divisible by the '
+                     f'{num_devices} devices; use a multiple of {num_devices}.')
+  pack = max(1, getattr(spec.discriminator, 'pack', 1))
+  if (batch_size // num_devices) % pack:
+    raise ValueError(f'config.model.pack={pack} must divide the per-device batch '
+                     f'{batch_size // num_devices} (config.train.batch_size={batch_size} '
+                     f'over {num_devices} devices).')
+
+
+def _write_atomically(path: str, text: str) -> None:
+  tmp = f'{path}.tmp-{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def config_source(config: ml_collections.ConfigDict) -> str:
+  """`config` as a config file: `--config <workdir>/config.py` reproduces the run.
+
+  Field types survive (an unset placeholder stays a typed placeholder), so the
+  file accepts the same command-line overrides as the experiment it came from;
+  references between fields are written as their resolved values.
+  """
+  lines = ['"""The config of a gan_jax run, written by gan_jax.train.', '',
+           '  python -m gan_jax.main --config <this file> --workdir <its directory>',
+           '"""', '', 'import ml_collections', 'from ml_collections import config_dict',
+           '', '', 'def get_config(arg=None):', '  del arg',
+           '  c = ml_collections.ConfigDict()']
+
+  def walk(node: ml_collections.ConfigDict, prefix: str) -> None:
+    for key, value in sorted(node.items()):
+      name = f'{prefix}.{key}'
+      if isinstance(value, ml_collections.ConfigDict):
+        lines.append(f'  {name} = ml_collections.ConfigDict()')
+        walk(value, name)
+        continue
+      field_type = node.get_type(key)
+      if value is None and field_type is not type(None):
+        code = f'config_dict.placeholder({field_type.__name__})'
+      else:
+        code = repr(value)
+        if ast.literal_eval(code) != value:
+          raise ValueError(f'config field {name[2:]}={value!r} is not a Python literal.')
+      lines.append(f'  {name} = {code}')
+
+  walk(config, 'c')
+  lines.append('  return c')
+  return '\n'.join(lines) + '\n'
 
 
 def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """config.json and config.py of the run; differing earlier ones are kept as
+  config.prev-N.json / .py."""
+  texts = {'json': config.to_json_best_effort(indent=2, sort_keys=True)}
+  try:
+    texts['py'] = config_source(config)
+  except (ValueError, SyntaxError) as e:
+    logging.warning('config.py not written: %s', e)
   path = os.path.join(workdir, 'config.json')
-  text = config.to_json_best_effort(indent=2, sort_keys=True)
   if os.path.exists(path):
     with open(path) as f:
-      old = f.read()
-    if old == text:
-      return
+      if f.read() == texts['json']:
+        return
     for i in itertools.count(1):
-      prev = os.path.join(workdir, f'config.prev-{i}.json')
-      if not os.path.exists(prev):
-        os.replace(path, prev)
+      if not os.path.exists(os.path.join(workdir, f'config.prev-{i}.json')):
+        for ext in texts:
+          if os.path.exists(os.path.join(workdir, f'config.{ext}')):
+            os.replace(os.path.join(workdir, f'config.{ext}'),
+                       os.path.join(workdir, f'config.prev-{i}.{ext}'))
         break
-  with open(path, 'w') as f:
-    f.write(text)
+  for ext, text in texts.items():
+    _write_atomically(os.path.join(workdir, f'config.{ext}'), text)
 
 
 class _MetricWriter:
@@ -128,34 +247,38 @@ class _MetricWriter:
 
 def _check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
   for offset, row in enumerate(rows):
-    for name, value in row.items():
-      if not np.all(np.isfinite(value)):
-        raise FloatingPointError(
-            f'{name} became {float(value)} at step {first_step + offset + 1}: training '
-            'diverged. The last good checkpoint is kept; lower the learning rates '
-            '(config.optim.*.lr), add a penalty, or check the data.')
+    bad = {name: float(np.asarray(value).ravel()[0]) for name, value in row.items()
+           if not np.all(np.isfinite(value))}
+    if bad:
+      names = ', '.join(f'train/{k}={v}' for k, v in bad.items())
+      raise FloatingPointError(
+          f'{names} at step {first_step + offset + 1}: training diverged. The last '
+          'good checkpoint is kept; lower the learning rates (config.optim.*.lr), '
+          'add a penalty, or check the data.')
+
+
+def _load_rows(workdir: str) -> list[dict[str, Any]]:
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _truncate_metrics(workdir: str, step: int) -> None:
+  """Drops rows logged after `step`: a resumed run writes them again, identically."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  rows = _load_rows(workdir)
+  kept = [r for r in rows if r.get('step', 0) <= step]
+  if len(kept) < len(rows):
+    _write_atomically(path, ''.join(json.dumps(r) + '\n' for r in kept))
 
 
 def read_history(workdir: str) -> dict[str, np.ndarray]:
   """The train/ rows of metrics.jsonl as arrays (for curves)."""
-  rows = []
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if os.path.exists(path):
-    with open(path) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
-  rows = [r for r in rows if 'train/d_loss' in r]
+  rows = [r for r in _load_rows(workdir) if 'train/d_loss' in r]
   keys = set().union(*rows) if rows else set()
   return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
-
-
-def _data_iterator(config, data_info, *, per_process_batch: int,
-                   start_step: int) -> Iterator[dict[str, np.ndarray]]:
-  it = input_pipeline.make_iterator(
-      config.data, split='train', batch_size=per_process_batch, seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count())
-  # Skipping the batches already consumed makes a resumed run see exactly the
-  # data an uninterrupted run would.
-  return itertools.islice(it, start_step, None)
 
 
 class _SignalFlag:
@@ -185,44 +308,48 @@ class _SignalFlag:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint.
 
+  Everything that can be checked (config, dataset, checkpoint) is checked before
+  anything is written, so a bad run leaves the workdir as it found it.
+
   Returns the last evaluation's metrics.
   """
   workdir = os.path.abspath(workdir)
   is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
-
+  multi_process = jax.process_count() > 1
+  options = _train_options(config.train)
   data_info = input_pipeline.get_info(config.data)
-  spec = factory.build_spec(config, data_info)
-  train_cfg = config.train
-  num_devices = jax.device_count()
-  batch_size = int(train_cfg.batch_size)
-  if batch_size % num_devices:
-    raise ValueError(f'config.train.batch_size={batch_size} is not divisible by the '
-                     f'{num_devices} devices; use a multiple of {num_devices}.')
+  mesh = make_mesh()
+  spec = build_spec(config, data_info, mesh)
+  batch_size, num_steps = options['batch_size'], options['num_steps']
+  _check_batch(batch_size, spec)
   per_process_batch = batch_size // jax.process_count() * spec.d_steps
 
   checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                            keep=int(train_cfg.get('keep_checkpoints', 3)))
-  state = steps.init_state(spec, jax.random.PRNGKey(config.seed), data_info.shape)
-  state, restored_step = checkpointer.restore(state)
-  start_step = int(state.step)
-  if restored_step is not None:
-    print(f'Resumed from the checkpoint of step {restored_step} in {workdir}.')
+                                            keep=options['keep_checkpoints'])
+  try:
+    state = replicate(steps.init_state(spec, jax.random.PRNGKey(config.seed),
+                                       data_info.shape), mesh)
+    state, restored_step = checkpointer.restore(state)
+    start_step = int(host_local(state.step))
+    # The data stream of a resumed run continues where the checkpoint left it.
+    data = input_pipeline.make_iterator(
+        config.data, split='train', batch_size=per_process_batch, seed=config.seed,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        skip_batches=start_step)
+  except BaseException:
+    checkpointer.close()
+    raise
   if is_main:
+    if restored_step is not None:
+      print(f'Resumed from the checkpoint of step {restored_step} in {workdir}.')
+      _truncate_metrics(workdir, restored_step)
     _write_config(config, workdir)
 
-  mesh = make_mesh()
-  state = _replicate(state, mesh)
   step_fn = make_step_fn(spec, mesh)
-  evaluator = evaluation.Evaluator(config, spec, data_info)
+  evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
   writer = _MetricWriter(workdir, is_main)
-  data = _data_iterator(config, data_info, per_process_batch=per_process_batch,
-                        start_step=start_step)
-
-  num_steps = int(train_cfg.num_steps)
-  log_every = int(train_cfg.get('log_every', 100))
-  eval_every = int(train_cfg.get('eval_every', 1000))
-  ckpt_every = int(train_cfg.get('checkpoint_every', 1000))
+  log_every, eval_every = options['log_every'], options['eval_every']
+  ckpt_every = options['checkpoint_every']
   pending: list[dict[str, Any]] = []
   pending_start = start_step
   last_eval: dict[str, float] = {}
@@ -232,7 +359,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     nonlocal pending, pending_start, window_start
     if not pending:
       return
-    rows = jax.device_get(pending)
+    rows = host_local(pending) if multi_process else jax.device_get(pending)
     _check_finite(rows, pending_start)
     elapsed = time.perf_counter() - window_start
     scalars = {f'train/{k}': float(np.mean([r[k] for r in rows])) for k in rows[0]}
@@ -243,9 +370,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     steps_s=f'{scalars["train/steps_per_sec"]:.1f}')
     pending, pending_start, window_start = [], step, time.perf_counter()
 
-  def save(step: int) -> None:
-    flush(step)
-    checkpointer.save(step, state)
+  def stop_requested(flag: _SignalFlag, done: int) -> bool:
+    if not multi_process:
+      return flag.signal is not None
+    # A signal may reach only some hosts; all must agree to checkpoint together,
+    # which costs a collective, so hosts compare notes once per log period.
+    if done % log_every:
+      return False
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(np.int32(flag.signal is not None))
+    return bool(np.any(flags))
 
   bar = tqdm.tqdm(total=num_steps, initial=start_step, disable=not is_main,
                   dynamic_ncols=True, desc=os.path.basename(workdir))
@@ -253,7 +387,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   try:
     with _SignalFlag() as stop:
       for step in range(start_step, num_steps):
-        batch = _to_global(next(data), mesh)
+        batch = shard_batch(next(data), mesh, spec.d_steps)
         state, metrics = step_fn(state, batch)
         pending.append(metrics)
         done = step + 1
@@ -262,16 +396,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           flush(done)
         if done % eval_every == 0 or done == num_steps:
           flush(done)
-          last_eval = evaluator(state, done, workdir) if is_main else {}
-          writer.write(done, last_eval)
+          if is_main:
+            last_eval = evaluator(host_local(state) if multi_process else state, done,
+                                  workdir)
+            writer.write(done, last_eval)
           window_start = time.perf_counter()
         if done % ckpt_every == 0 or done == num_steps:
-          save(done)
+          flush(done)
+          checkpointer.save(done, state)
           window_start = time.perf_counter()
-        if stop.signal is not None:
-          save(done)
-          raise Preempted(f'received {stop.signal} at step {done}; saved a checkpoint in '
-                          f'{checkpointer.directory}. Run the same command to resume.')
+        if stop_requested(stop, done):
+          flush(done)
+          checkpointer.save(done, state)
+          raise Preempted(f'received {stop.signal or "a stop request"} at step {done}; '
+                          f'saved a checkpoint of step {done} in {checkpointer.directory}. '
+                          'Run the same command to resume.')
       step = num_steps
   finally:
     bar.close()
@@ -283,6 +422,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if history:
       plotting.training_curves(history, os.path.join(workdir, 'curves.png'),
                                probabilistic=spec.loss.probabilistic)
-    with open(os.path.join(workdir, 'results.json'), 'w') as f:
-      json.dump({'step': step, **last_eval}, f, indent=2)
+    _write_atomically(os.path.join(workdir, 'results.json'),
+                      json.dumps({'step': step, **last_eval}, indent=2))
   return last_eval
