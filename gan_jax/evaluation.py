@@ -3,18 +3,37 @@
 The `Evaluator` is built once per run (it fixes z and labels, so pictures are
 comparable across steps, and jit-compiles the sampler once); calling it on a
 state returns a flat dict of `eval/...` metrics and writes the PNGs.
+
+Image datasets get classifier-based metrics when `config.eval.classifier`
+names a trained evaluation classifier (`gan_jax/classifier.py`): G draws
+`config.eval.num_samples` samples from a fixed z (labels 0, 1, ..., K-1, 0, ...
+for a CGAN), the classifier labels them, and `classifier_metrics` turns the
+labels and penultimate features into numbers (`gan_jax/metrics.py`).
+
+The same code measures the reference rows of a results table, the floor (real
+images as "samples") and the ceiling (an untrained G), next to a trained G:
+
+  python -m gan_jax.evaluation --config experiments/cgan_fashion_mnist.py \
+      --workdir runs/cgan_fashion_mnist --output runs/cgan_reference.json
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import importlib.util
+import json
 import os
+import sys
+import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gan_jax import classifier as classifier_lib
 from gan_jax import input_pipeline
 from gan_jax import metrics as metrics_lib
 from gan_jax import plotting
@@ -22,6 +41,90 @@ from gan_jax import steps
 
 MIXTURES = ('ring', 'grid')
 GRID_COLUMNS = 10
+# G is sampled in chunks of this many so one compiled shape serves any num_samples.
+SAMPLE_CHUNK = 500
+
+FeatureStats = tuple[np.ndarray, np.ndarray, int]  # mean, covariance, sample count
+
+
+def reference_statistics(clf: classifier_lib.TrainedClassifier, images: np.ndarray,
+                         value_range) -> FeatureStats:
+  """Mean, covariance and count of the classifier features of real images."""
+  features = clf.predict(images, value_range).features
+  mu, sigma = metrics_lib.feature_statistics(features)
+  return mu, sigma, features.shape[0]
+
+
+def classifier_metrics(clf: classifier_lib.TrainedClassifier, samples: np.ndarray, *,
+                       value_range, requested_labels: np.ndarray | None = None,
+                       stacked: bool = False,
+                       real_stats: FeatureStats | None = None) -> dict[str, float]:
+  """Classifier-based metrics of N image samples (no `eval/` prefix).
+
+  Returns:
+    num_samples: N.
+    label_accuracy: with `requested_labels` (a CGAN's y, or for stacked data
+      the requested mode id), the fraction classified as asked.
+    class_coverage, class_kl: classes predicted at least once and
+      KL(class histogram || uniform); not for stacked data.
+    stacked_modes, stacked_kl: for stacked data (each channel classified), the
+      modes among the 1000 digit triples that occur and KL(mode histogram ||
+      uniform) (VEEGAN / PacGAN protocol; they use N = 26,000).
+    classifier_fd, classifier_fd_samples: with `real_stats` (from
+      `reference_statistics` on n real images), the Frechet distance between
+      Gaussians fitted to the classifier's penultimate features of the first
+      n samples and of the real images. A Frechet distance in this project's
+      classifier's feature space, *not* Inception FID; it is biased upward at
+      finite n, so compare values at equal n only.
+  """
+  pred = clf.predict(samples, value_range)
+  n = int(pred.labels.shape[0])
+  out: dict[str, float] = {'num_samples': float(n)}
+  if stacked:
+    if pred.labels.ndim != 2 or pred.labels.shape[1] != metrics_lib.STACKED_NUM_CHANNELS:
+      raise ValueError(f'stacked samples must have {metrics_lib.STACKED_NUM_CHANNELS} '
+                       f'channels; got labels of shape {pred.labels.shape}.')
+    m = metrics_lib.stacked_mode_metrics(pred.labels)
+    out['stacked_modes'] = float(m['modes'])
+    out['stacked_kl'] = float(m['kl'])
+    predicted = np.asarray(metrics_lib.stacked_mode_ids(pred.labels))
+  else:
+    if pred.labels.ndim != 1:
+      raise ValueError(f'samples must have one channel (or set stacked=True); got '
+                       f'labels of shape {pred.labels.shape}.')
+    m = metrics_lib.class_histogram_metrics(pred.labels, clf.num_classes)
+    out['class_coverage'] = float(m['coverage'])
+    out['class_kl'] = float(m['kl'])
+    predicted = pred.labels
+  if requested_labels is not None:
+    out['label_accuracy'] = float(metrics_lib.label_accuracy(
+        predicted, np.asarray(requested_labels, np.int32)))
+  if real_stats is not None:
+    mu_real, sigma_real, n_real = real_stats
+    if n < n_real:
+      raise ValueError(f'the Frechet distance compares equal sample sizes: got {n} '
+                       f'samples for {n_real} real images.')
+    mu, sigma = metrics_lib.feature_statistics(pred.features[:n_real])
+    out['classifier_fd'] = metrics_lib.frechet_distance(mu, sigma, mu_real, sigma_real)
+    out['classifier_fd_samples'] = float(n_real)
+  return out
+
+
+def _sample_many(sample_fn, g_params, g_batch_stats, z: jax.Array,
+                 labels: jax.Array | None) -> np.ndarray:
+  """G(z, labels) for all rows of z, in padded chunks of SAMPLE_CHUNK."""
+  n = z.shape[0]
+  pad = -n % SAMPLE_CHUNK
+  if pad:
+    z = jnp.concatenate([z, jnp.zeros((pad,) + z.shape[1:], z.dtype)])
+    if labels is not None:
+      labels = jnp.concatenate([labels, jnp.zeros((pad,), labels.dtype)])
+  chunks = []
+  for start in range(0, n + pad, SAMPLE_CHUNK):
+    y = None if labels is None else labels[start:start + SAMPLE_CHUNK]
+    chunks.append(np.asarray(sample_fn(g_params, g_batch_stats,
+                                       z[start:start + SAMPLE_CHUNK], y)))
+  return np.concatenate(chunks)[:n]
 
 
 class Evaluator:
@@ -52,10 +155,38 @@ class Evaluator:
       if self.is_mixture:
         self.labels = jnp.arange(self.num_samples) % spec.num_classes
     self._sample = jax.jit(functools.partial(steps.generate, spec))
+    self.classifier = None
+    path = config.eval.get('classifier') or ''
+    if path and not self.is_mixture:
+      self._init_classifier(path, jax.random.fold_in(key, 1))
+
+  def _init_classifier(self, path: str, key: jax.Array) -> None:
+    config = self.config
+    self.classifier = classifier_lib.load_for(path, config.data)
+    self.stacked = config.data.name == 'stacked'
+    n = int(config.eval.get('num_samples', 10_000))
+    self.clf_z = steps.sample_latents(self.spec, key, n)
+    # Every label equally often (up to one), in a fixed order.
+    self.clf_labels = (jnp.arange(n, dtype=jnp.int32) % self.spec.num_classes
+                       if self.spec.conditional else None)
+    real, _ = input_pipeline.load_arrays(config.data, 'test')
+    self.real_stats = reference_statistics(
+        self.classifier, real[:n], self.data_info.value_range)
 
   def samples(self, state: steps.GANState, *, use_ema: bool = False) -> np.ndarray:
     params = state.ema_params if use_ema else state.g_params
     return np.asarray(self._sample(params, state.g_batch_stats, self.z, self.labels))
+
+  def classifier_metrics(self, state: steps.GANState) -> dict[str, float]:
+    """`classifier_metrics` of `eval.num_samples` samples, keys prefixed `eval/`."""
+    samples = _sample_many(self._sample, state.g_params, state.g_batch_stats,
+                           self.clf_z, self.clf_labels)
+    m = classifier_metrics(
+        self.classifier, samples, value_range=self.data_info.value_range,
+        requested_labels=None if self.clf_labels is None else np.asarray(self.clf_labels),
+        stacked=self.stacked, real_stats=self.real_stats)
+    m['classifier_test_accuracy'] = self.classifier.test_accuracy
+    return {f'eval/{k}': v for k, v in m.items()}
 
   def __call__(self, state: steps.GANState, step: int, workdir: str) -> dict[str, float]:
     samples = self.samples(state)
@@ -70,9 +201,106 @@ class Evaluator:
           title=(f'step {step}: {results["eval/modes"]:.0f} modes, '
                  f'{100 * results["eval/high_quality"]:.1f}% high quality'))
     else:
+      if self.classifier is not None:
+        results.update(self.classifier_metrics(state))
       row_labels = ([str(i) for i in range(self.rows)] if self.spec.conditional else None)
       plotting.image_grid(samples, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
                           rows=self.rows, value_range=self.data_info.value_range,
                           row_labels=row_labels, title=f'step {step}')
     return results
 
+
+# ---------------------------------------------------------------------------
+# Reference rows (floor, ceiling) and evaluation of a trained workdir.
+# ---------------------------------------------------------------------------
+
+
+def reference_metrics(config: ml_collections.ConfigDict,
+                      workdir: str | None = None) -> dict[str, dict[str, float]]:
+  """The classifier metrics of real images, an untrained G and (optionally) a trained G.
+
+  Rows, all with `config.eval.num_samples` samples and the loop's code:
+    real_test: the test split as samples (with its labels requested); its
+      label accuracy is the classifier's test accuracy and its Frechet distance
+      to itself is 0 by construction.
+    real_train: as many train-split images as samples, against the test-split
+      reference: the floor a perfect generator reaches at this sample size.
+    untrained_g: G at its initialisation (config.seed): the ceiling.
+    trained_g: the latest checkpoint in `workdir`, when given.
+  """
+  from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from gan_jax import factory  # pylint: disable=g-import-not-at-top
+  if not config.eval.get('classifier'):
+    raise ValueError('config.eval.classifier is empty; set it to a trained classifier '
+                     '(e.g. runs/classifiers) to compute classifier metrics.')
+  data_info = input_pipeline.get_info(config.data)
+  spec = factory.build_spec(config, data_info)
+  evaluator = Evaluator(config, spec, data_info)
+  if evaluator.classifier is None:
+    raise ValueError(f'data.name={config.data.name!r} has no classifier metrics.')
+  n = evaluator.clf_z.shape[0]
+  value_range = data_info.value_range
+  rows = {}
+  for split in ('test', 'train'):
+    images, labels = input_pipeline.load_arrays(config.data, split)
+    images, labels = images[:n], labels[:n]
+    rows[f'real_{split}'] = classifier_metrics(
+        evaluator.classifier, images, value_range=value_range,
+        requested_labels=labels if spec.conditional else None,
+        stacked=evaluator.stacked, real_stats=evaluator.real_stats)
+  state = steps.init_state(spec, jax.random.PRNGKey(config.seed), data_info.shape)
+  rows['untrained_g'] = {k[len('eval/'):]: v
+                         for k, v in evaluator.classifier_metrics(state).items()}
+  if workdir:
+    checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'))
+    trained, step = checkpointer.restore(state)
+    checkpointer.close()
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints.')
+    rows['trained_g'] = {'step': float(step), **{
+        k[len('eval/'):]: v for k, v in evaluator.classifier_metrics(trained).items()}}
+  for row in rows.values():
+    row['classifier_test_accuracy'] = evaluator.classifier.test_accuracy
+  return rows
+
+
+def _load_config(spec: str) -> ml_collections.ConfigDict:
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('gan_jax_eval_config', path)
+  if module_spec is None or not os.path.exists(path):
+    raise FileNotFoundError(f'--config={spec!r}: no config file {path!r}.')
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def main(argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(
+      prog='python -m gan_jax.evaluation',
+      description='Classifier metrics of real images (floor), an untrained G (ceiling) '
+                  'and a trained G (--workdir), measured with the training loop\'s code.')
+  p.add_argument('--config', required=True, help='experiment file, e.g. experiments/x.py:quick')
+  p.add_argument('--workdir', default=None, help='a training workdir to evaluate.')
+  p.add_argument('--num_samples', type=int, default=None, help='overrides eval.num_samples.')
+  p.add_argument('--output', default=None, help='write the rows as JSON here.')
+  args = p.parse_args(sys.argv[1:] if argv is None else argv)
+  config = _load_config(args.config)
+  if args.num_samples is not None:
+    config.eval.num_samples = args.num_samples
+  start = time.perf_counter()
+  try:
+    rows = reference_metrics(config, args.workdir)
+  except (ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  for name, row in rows.items():
+    print(f'{name:12s} ' + '  '.join(f'{k}={v:.4g}' for k, v in row.items()))
+  print(f'({time.perf_counter() - start:.0f} s)')
+  if args.output:
+    with open(args.output, 'w') as f:
+      json.dump(rows, f, indent=2)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

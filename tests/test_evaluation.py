@@ -1,0 +1,139 @@
+"""Tests of the classifier-based evaluation, on a tiny synthetic dataset and classifier."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import classifier
+from gan_jax import config_base
+from gan_jax import evaluation
+from gan_jax import factory
+from gan_jax import input_pipeline
+from gan_jax import steps
+from gan_jax import train
+
+from test_classifier import train_tiny
+
+VR = (-1.0, 1.0)
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+  """(data config, trained classifier, cache dir) of the 8x8 synthetic dataset."""
+  data, workdir, _ = train_tiny(tmp_path_factory.mktemp('eval'))
+  return data, classifier.load(workdir), os.path.dirname(workdir)
+
+
+@pytest.fixture(scope='module')
+def test_split(tiny):
+  data, _, _ = tiny
+  return input_pipeline.load_arrays(data, 'test')
+
+
+def test_perfect_generator_scores_the_classifier_accuracy_and_zero_distance(tiny, test_split):
+  _, clf, _ = tiny
+  images, labels = test_split
+  real_stats = evaluation.reference_statistics(clf, images, VR)
+  m = evaluation.classifier_metrics(clf, images, value_range=VR, requested_labels=labels,
+                                    real_stats=real_stats)
+  assert m['label_accuracy'] == pytest.approx(clf.test_accuracy)
+  assert m['classifier_fd'] == pytest.approx(0.0, abs=1e-6)
+  assert m['classifier_fd_samples'] == 100 and m['num_samples'] == 100
+  # The test labels are 3 i mod 10 for i < 100: every class 10 times.
+  assert m['class_coverage'] == 10 and m['class_kl'] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_collapsed_generator_covers_one_class(tiny, test_split):
+  _, clf, _ = tiny
+  images, labels = test_split
+  collapsed = np.repeat(images[:1], 100, axis=0)  # test image 0 is class 0
+  real_stats = evaluation.reference_statistics(clf, images, VR)
+  m = evaluation.classifier_metrics(clf, collapsed, value_range=VR, requested_labels=labels,
+                                    real_stats=real_stats)
+  assert m['class_coverage'] == 1
+  assert m['class_kl'] == pytest.approx(math.log(10), rel=1e-6)
+  assert m['label_accuracy'] == pytest.approx(0.1)  # class 0 is asked for 10 times
+  assert m['classifier_fd'] > 1.0
+
+
+def test_stacked_modes_from_known_channels(tiny, test_split):
+  _, clf, _ = tiny
+  images, labels = test_split
+  assert clf.test_accuracy == 1.0  # so the channel labels are the true ones
+  # Test image i has class 3 i mod 10, so images 0..9 hold every class once.
+  by_class = {int(labels[i]): images[i, ..., 0] for i in range(10)}
+  triples = [(a, b, (a + b) % 10) for a in range(10) for b in range(5)]  # 50 modes
+  stacked = np.stack([np.stack([by_class[k] for k in t], -1) for t in triples])
+  m = evaluation.classifier_metrics(clf, stacked, value_range=VR, stacked=True,
+                                    requested_labels=[100 * a + 10 * b + c for a, b, c in triples])
+  assert m['stacked_modes'] == 50
+  # 50 equally used modes out of 1000: KL = log(1000 / 50).
+  assert m['stacked_kl'] == pytest.approx(math.log(20), rel=1e-5)
+  assert m['label_accuracy'] == 1.0
+  collapsed = evaluation.classifier_metrics(clf, np.repeat(stacked[:1], 20, axis=0),
+                                            value_range=VR, stacked=True)
+  assert collapsed['stacked_modes'] == 1
+  assert collapsed['stacked_kl'] == pytest.approx(math.log(1000), rel=1e-6)
+
+
+def test_frechet_distance_needs_enough_samples(tiny, test_split):
+  _, clf, _ = tiny
+  images, _ = test_split
+  real_stats = evaluation.reference_statistics(clf, images, VR)
+  with pytest.raises(ValueError, match='equal sample sizes'):
+    evaluation.classifier_metrics(clf, images[:50], value_range=VR, real_stats=real_stats)
+
+
+def _cgan_config(data, cache):
+  c = config_base.get_base()
+  c.data = data
+  c.model.update(dict(name='mlp', conditional=True, latent_dim=8, g_widths=(16,),
+                      d_widths=(16,), d_dropout=0.0, out_activation='tanh'))
+  c.train.update(dict(batch_size=8, num_steps=2, log_every=1, eval_every=2,
+                      checkpoint_every=2))
+  c.eval.num_samples = 60
+  c.eval.classifier = cache
+  return c
+
+
+def test_training_loop_logs_classifier_metrics_and_writes_results(tiny, tmp_path):
+  data, clf, cache = tiny
+  config = _cgan_config(data, cache)
+  workdir = str(tmp_path / 'run')
+  last = train.train_and_evaluate(config, workdir)
+  expected = {'eval/label_accuracy', 'eval/class_coverage', 'eval/class_kl',
+              'eval/classifier_fd', 'eval/classifier_fd_samples', 'eval/num_samples',
+              'eval/classifier_test_accuracy'}
+  assert expected <= set(last)
+  assert last['eval/num_samples'] == 60 and last['eval/classifier_fd_samples'] == 60
+  assert 0.0 <= last['eval/label_accuracy'] <= 1.0
+  with open(os.path.join(workdir, 'results.json')) as f:
+    results = json.load(f)
+  assert results['step'] == 2 and results['eval/label_accuracy'] == last['eval/label_accuracy']
+  assert os.path.exists(os.path.join(workdir, 'samples', 'step_0000002.png'))
+
+  # The reference rows use the same code: the floor (real test images) has the
+  # classifier's accuracy and distance 0; the trained G is the loop's last eval.
+  rows = evaluation.reference_metrics(config, workdir)
+  assert rows['real_test']['label_accuracy'] == pytest.approx(
+      np.mean(clf.predict(input_pipeline.load_arrays(data, 'test')[0][:60], VR).labels
+              == input_pipeline.load_arrays(data, 'test')[1][:60]))
+  assert rows['real_test']['classifier_fd'] == pytest.approx(0.0, abs=1e-6)
+  assert rows['trained_g']['step'] == 2
+  assert rows['trained_g']['label_accuracy'] == last['eval/label_accuracy']
+  assert rows['trained_g']['classifier_fd'] == pytest.approx(last['eval/classifier_fd'])
+  assert rows['untrained_g']['classifier_fd'] > rows['real_train']['classifier_fd']
+
+
+def test_missing_classifier_fails_before_training(tiny, tmp_path):
+  data, _, _ = tiny
+  config = _cgan_config(data, str(tmp_path / 'no_classifiers'))
+  spec = factory.build_spec(config, input_pipeline.get_info(data))
+  with pytest.raises(FileNotFoundError, match='python -m gan_jax.classifier'):
+    evaluation.Evaluator(config, spec, input_pipeline.get_info(data))
