@@ -1,0 +1,304 @@
+"""Closed forms of GAN theory: optimal discriminator, value at the optimum, JSD, Dirac-GAN.
+
+Two results anchor the study of GAN training in this codebase:
+
+* Goodfellow et al. 2014 (arXiv:1406.2661), section 4. For a fixed generator the
+  discriminator that maximises
+
+      V(D, G) = E_{x~p_data}[log D(x)] + E_{x~p_g}[log(1 - D(x))]
+              = integral p_data(x) log D(x) + p_g(x) log(1 - D(x)) dx
+
+  is D*_G(x) = p_data(x) / (p_data(x) + p_g(x)) (Proposition 1), because
+  h(y) = a log y + b log(1 - y) peaks at y* = a / (a + b). Substituting it gives
+  the virtual training criterion
+
+      C(G) = V(D*_G, G) = -log 4 + 2 JSD(p_data || p_g)          (Theorem 1),
+
+  minimised, at -log 4, exactly when p_g = p_data.
+
+* Mescheder et al. 2018 (arXiv:1801.04406), section 2.2. The Dirac-GAN: data is a
+  point mass at 0, the generator a point mass at theta, the discriminator is linear,
+  D_psi(x) = psi * x (a logit). Its unique equilibrium is (theta, psi) = (0, 0),
+  where the Jacobian of the simultaneous-gradient vector field has the purely
+  imaginary eigenvalues +-i f'(0) (f'(0) = 1/2 for the GAN losses), so gradient
+  descent spirals outwards. The R1 penalty gamma/2 psi^2 shifts them to
+  -gamma/2 +- sqrt(gamma^2/4 - f'(0)^2), and training converges (Theorem 4.1).
+
+The Dirac-GAN here is assembled from the project's own `gan_jax.losses` and
+differentiated with JAX, so the eigenvalues test the losses, not a transcription
+of the paper's formulas.
+
+Densities are given as values on a 1-D grid `x` and integrated with the
+trapezoidal rule; everything is a pure function of arrays (no I/O), and uses
+0 log 0 = 0 so that densities with disjoint supports are handled exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import xlogy
+
+from gan_jax import losses as losses_lib
+
+Array = jax.Array
+VectorField = Callable[[Array], Array]
+
+# C(G) at its global minimum p_g = p_data (Goodfellow et al. 2014, Theorem 1).
+MIN_VALUE = -math.log(4.0)
+
+
+# ---------------------------------------------------------------------------
+# The optimal discriminator and the value function (Goodfellow et al. 2014).
+# ---------------------------------------------------------------------------
+
+
+def pointwise_value(y: Array, a: Array, b: Array) -> Array:
+  """h(y) = a log y + b log(1 - y), the integrand of V(D, G) at one x.
+
+  With a = p_data(x), b = p_g(x) and y = D(x), V(D, G) is the integral of h; it is
+  maximised pointwise, at y* = a / (a + b) (`optimal_discriminator`), because
+  h'(y) = a / y - b / (1 - y) vanishes there and h''(y) < 0 on (0, 1).
+  Terms with a zero weight are zero even where their log is -inf.
+  """
+  return xlogy(a, y) + xlogy(b, 1.0 - y)
+
+
+def optimal_discriminator(p_data: Array, p_g: Array) -> Array:
+  """D*_G(x) = p_data(x) / (p_data(x) + p_g(x)) (Goodfellow et al. 2014, Prop. 1).
+
+  Where both densities vanish D does not enter V, so any value is optimal; 1/2 is
+  returned there (no evidence either way) rather than NaN.
+  """
+  total = p_data + p_g
+  positive = total > 0
+  return jnp.where(positive, p_data / jnp.where(positive, total, 1.0), 0.5)
+
+
+def optimal_discriminator_logit(log_p_data: Array, log_p_g: Array) -> Array:
+  """logit D*_G(x) = log p_data(x) - log p_g(x), what an unbounded D's logit approaches.
+
+  Working in log densities keeps it exact in the tails, where D* itself rounds to
+  0 or 1.
+  """
+  return log_p_data - log_p_g
+
+
+def _check_grid(x: Array, **densities: Array) -> None:
+  if jnp.ndim(x) != 1 or x.shape[0] < 2:
+    raise ValueError(f'x must be a 1-D grid of at least 2 points, got shape {jnp.shape(x)}.')
+  for name, value in densities.items():
+    if jnp.shape(value) != x.shape:
+      raise ValueError(f'{name} must be sampled on the grid x, shape {x.shape}; '
+                       f'got shape {jnp.shape(value)}.')
+
+
+def _weighted_log(weight: Array, log_value: Array) -> Array:
+  """weight * log_value with 0 * (-inf) = 0: where a density vanishes, D is free."""
+  positive = weight > 0
+  return jnp.where(positive, weight * jnp.where(positive, log_value, 0.0), 0.0)
+
+
+def value_function(d: Array, p_data: Array, p_g: Array, x: Array) -> Array:
+  """V(D, G) = integral p_data(x) log D(x) + p_g(x) log(1 - D(x)) dx.
+
+  Goodfellow et al. 2014, eq. 1, with E_z[log(1 - D(G(z)))] written as an
+  expectation over p_g (the change of variables x = G(z) of section 4.1).
+
+  Args:
+    d: D(x) as a probability, on the grid.
+    p_data: the data density on the grid.
+    p_g: the generator's density on the grid.
+    x: the grid, increasing; the densities should vanish at its ends.
+  """
+  _check_grid(x, d=d, p_data=p_data, p_g=p_g)
+  integrand = _weighted_log(p_data, jnp.log(d)) + _weighted_log(p_g, jnp.log1p(-d))
+  return jnp.trapezoid(integrand, x)
+
+
+def value_function_from_logits(logits: Array, p_data: Array, p_g: Array,
+                               x: Array) -> Array:
+  """`value_function` for D = sigmoid(logits), exact where D rounds to 0 or 1.
+
+  log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l), as in the losses.
+  """
+  _check_grid(x, logits=logits, p_data=p_data, p_g=p_g)
+  integrand = (_weighted_log(p_data, jax.nn.log_sigmoid(logits)) +
+               _weighted_log(p_g, jax.nn.log_sigmoid(-logits)))
+  return jnp.trapezoid(integrand, x)
+
+
+def kl_divergence(p: Array, q: Array, x: Array) -> Array:
+  """KL(p || q) = integral p(x) log(p(x) / q(x)) dx, in nats, with 0 log 0 = 0."""
+  _check_grid(x, p=p, q=q)
+  return jnp.trapezoid(xlogy(p, p) - xlogy(p, q), x)
+
+
+def jensen_shannon_divergence(p: Array, q: Array, x: Array) -> Array:
+  """JSD(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2, in nats.
+
+  Symmetric, zero iff p = q, and at most log 2 (reached for disjoint supports).
+  """
+  m = 0.5 * (p + q)
+  return 0.5 * kl_divergence(p, m, x) + 0.5 * kl_divergence(q, m, x)
+
+
+def virtual_training_criterion(p_data: Array, p_g: Array, x: Array) -> Array:
+  """C(G) = max_D V(D, G) = V(D*_G, G), by numerical integration.
+
+  Equals -log 4 + 2 JSD(p_data || p_g) (Goodfellow et al. 2014, Theorem 1); it is
+  computed here from the value function, not from that identity, so that the two
+  can be checked against each other.
+
+  1 - D* is taken as p_g / (p_data + p_g), not by subtraction: in the tails, where
+  one density is 1e-30 times the other, 1 - D* would round to 0 and log to -inf.
+  """
+  _check_grid(x, p_data=p_data, p_g=p_g)
+  integrand = (_weighted_log(p_data, jnp.log(optimal_discriminator(p_data, p_g))) +
+               _weighted_log(p_g, jnp.log(optimal_discriminator(p_g, p_data))))
+  return jnp.trapezoid(integrand, x)
+
+
+# ---------------------------------------------------------------------------
+# Dirac-GAN (Mescheder et al. 2018, section 2.2 and 4).
+# ---------------------------------------------------------------------------
+
+
+def dirac_gan_losses(loss: str | losses_lib.GANLoss, theta: Array, psi: Array, *,
+                     gamma: Array | float = 0.0) -> tuple[Array, Array]:
+  """(L_D, L_G) of the Dirac-GAN under one of the project's losses.
+
+  Data is x = 0, the generator's only sample is theta, and the discriminator's
+  logit (critic score) is D_psi(x) = psi * x. D minimises
+
+      L_D(theta, psi) = d_loss(D_psi(0), D_psi(theta)) + gamma * R1,
+      R1 = 1/2 |dD_psi/dx (0)|^2 = 1/2 psi^2   (`losses.r1_penalty`),
+
+  and G minimises L_G(theta, psi) = g_loss(D_psi(theta)).
+
+  Args:
+    loss: a name in `losses.LOSSES` or a `GANLoss`.
+    theta: the generator's parameter (a scalar).
+    psi: the discriminator's parameter (a scalar).
+    gamma: the R1 weight.
+  """
+  if isinstance(loss, str):
+    loss = losses_lib.get_loss(loss)
+  real = jnp.zeros((1, 1), jnp.result_type(theta, psi, float))
+  fake = jnp.reshape(theta, (1, 1)).astype(real.dtype)
+
+  def score_fn(x: Array) -> Array:
+    return psi * x[:, 0]
+
+  d_loss = loss.d_loss(score_fn(real), score_fn(fake))
+  d_loss = d_loss + gamma * losses_lib.r1_penalty(score_fn, real)
+  g_loss = loss.g_loss(score_fn(fake))
+  return d_loss, g_loss
+
+
+def dirac_gan_vector_field(loss: str | losses_lib.GANLoss, *,
+                           gamma: Array | float = 0.0) -> VectorField:
+  """The simultaneous-gradient field v(theta, psi) = (-dL_G/dtheta, -dL_D/dpsi).
+
+  Each player follows the negative gradient of its own loss (`dirac_gan_losses`);
+  a gradient step of size h on both players is z <- z + h v(z).
+
+  For the minimax and non-saturating losses v(0, 0) = 0 and the Jacobian there is
+  [[0, 1/2], [-1/2, -gamma]]: eigenvalues +-i/2 without penalty and
+  -gamma/2 +- sqrt(gamma^2/4 - 1/4) with R1 (Mescheder et al. 2018, Lemma 2.2 and
+  Theorem 4.1). The Wasserstein and hinge losses give [[0, 1], [-1, -gamma]],
+  eigenvalues +-i at gamma = 0: their f'(0) is 1. For least squares with this
+  bias-free D the real logit is pinned at 0 and the Jacobian at (0, 0) is
+  [[0, 1], [0, -gamma]], not an isolated equilibrium; it is provided for
+  completeness but the paper's analysis does not cover it. WGAN-GP's penalty
+  (|psi| - 1)^2 is not differentiable at psi = 0, so only R1 is offered here.
+
+  Returns:
+    v: (2,) array z = (theta, psi) -> (2,) array.
+  """
+  if isinstance(loss, str):
+    loss = losses_lib.get_loss(loss)
+  if isinstance(gamma, (int, float)) and gamma < 0:
+    raise ValueError(f'gamma must be >= 0 (an R1 weight), got {gamma}.')
+
+  def field(z: Array) -> Array:
+    theta, psi = z[0], z[1]
+    dg_dtheta = jax.grad(lambda t: dirac_gan_losses(loss, t, psi, gamma=gamma)[1])(theta)
+    dd_dpsi = jax.grad(lambda p: dirac_gan_losses(loss, theta, p, gamma=gamma)[0])(psi)
+    return jnp.stack([-dg_dtheta, -dd_dpsi]).astype(z.dtype)
+
+  return field
+
+
+def dirac_gan_jacobian(loss: str | losses_lib.GANLoss, z: Array | None = None, *,
+                       gamma: Array | float = 0.0) -> Array:
+  """dv/dz of `dirac_gan_vector_field` at z (default: the equilibrium (0, 0)).
+
+  Rows are (v_theta, v_psi), columns (theta, psi).
+  """
+  if z is None:
+    z = jnp.zeros((2,), jnp.float32)
+  return jax.jacfwd(dirac_gan_vector_field(loss, gamma=gamma))(jnp.asarray(z))
+
+
+def eigenvalues_2x2(matrix: Array) -> Array:
+  """Both eigenvalues of a real 2x2 matrix, as complex numbers.
+
+      lambda = tr/2 +- sqrt(tr^2/4 - det)
+
+  A closed form rather than `jnp.linalg.eigvals`, whose order is unspecified:
+  here the root with the + sign always comes first, so results can be compared
+  entry by entry.
+  """
+  if jnp.shape(matrix) != (2, 2):
+    raise ValueError(f'matrix must have shape (2, 2), got {jnp.shape(matrix)}.')
+  half_trace = 0.5 * (matrix[0, 0] + matrix[1, 1])
+  det = matrix[0, 0] * matrix[1, 1] - matrix[0, 1] * matrix[1, 0]
+  complex_dtype = jnp.result_type(matrix.dtype, jnp.complex64)
+  root = jnp.sqrt((half_trace**2 - det).astype(complex_dtype))
+  return jnp.stack([half_trace + root, half_trace - root])
+
+
+def dirac_gan_eigenvalues(loss: str | losses_lib.GANLoss, *,
+                          gamma: Array | float = 0.0) -> Array:
+  """Eigenvalues of the Dirac-GAN Jacobian at the equilibrium (0, 0), + root first."""
+  return eigenvalues_2x2(dirac_gan_jacobian(loss, gamma=gamma))
+
+
+def dirac_gan_trajectory(field: VectorField, z0: Array, *, learning_rate: float,
+                         num_steps: int, alternating: bool = False) -> Array:
+  """Iterates gradient steps on the Dirac-GAN and returns every iterate.
+
+  Simultaneous: z <- z + h v(z). Its linearisation I + h J has eigenvalues
+  1 + h lambda; for lambda = +-i/2 their modulus sqrt(1 + h^2/4) exceeds 1, so the
+  iterates spiral away from the equilibrium for every step size (Mescheder et al.
+  2018, section 2.2). Alternating: psi first, then theta against the new psi
+  (the project's default D-then-G order).
+
+  Args:
+    field: a vector field from `dirac_gan_vector_field`.
+    z0: (2,) start (theta, psi).
+    learning_rate: h.
+    num_steps: number of updates.
+    alternating: update D first and G against the updated D.
+
+  Returns:
+    (num_steps + 1, 2) array of iterates, z0 first.
+  """
+  if num_steps < 0:
+    raise ValueError(f'num_steps must be >= 0, got {num_steps}.')
+  z0 = jnp.asarray(z0)
+
+  def step(z: Array, _) -> tuple[Array, Array]:
+    if alternating:
+      z = z.at[1].add(learning_rate * field(z)[1])
+      z = z.at[0].add(learning_rate * field(z)[0])
+    else:
+      z = z + learning_rate * field(z)
+    return z, z
+
+  _, zs = jax.lax.scan(step, z0, None, length=num_steps)
+  return jnp.concatenate([z0[None], zs], axis=0)
