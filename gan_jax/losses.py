@@ -27,7 +27,8 @@ Array = jax.Array
 
 
 def _mean(x: Array) -> Array:
-  return jnp.mean(x.astype(jnp.float32))
+  # At least float32 (bfloat16 logits are averaged in float32); float64 stays.
+  return jnp.mean(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
 
 
 def binary_cross_entropy_with_logits(logits: Array, targets: Array | float) -> Array:
