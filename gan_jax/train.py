@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from absl import logging
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
@@ -89,14 +90,19 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh | None,
 
 
 def replicate(tree: Any, mesh: jax.sharding.Mesh | None) -> Any:
-  """`tree` as arrays replicated over `mesh` (every process holds the same values)."""
+  """`tree` as arrays replicated over `mesh` (every process holds the same values).
+
+  Every leaf gets its own buffer: leaves that share one (EMA = G's parameters at
+  init) could not both be donated to the step.
+  """
   if mesh is None:
-    return tree
+    return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
   def put(x):
     x = np.asarray(jax.device_get(x))
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+    # A copy per device: CPU arrays may alias the host buffer.
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: np.array(x[index]))
   return jax.tree_util.tree_map(put, tree)
 
 
