@@ -18,7 +18,7 @@ OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'momentum')
 
 def make_optimizer(opt_config: ml_collections.ConfigDict, field: str, *,
                    differentiable: bool = False) -> optax.GradientTransformation:
-  """An optax optimizer from `{name, lr, b1, b2, momentum}`.
+  """An optax optimizer from `{name, lr, b1, b2, momentum[, decay_steps, final_lr_fraction]}`.
 
   `differentiable=True` is for an optimizer that the unrolled GAN differentiates
   through: Adam's sqrt(v) has an infinite derivative at v = 0, so eps_root > 0.
@@ -27,6 +27,13 @@ def make_optimizer(opt_config: ml_collections.ConfigDict, field: str, *,
   lr = opt_config.get('lr', 2e-4)
   if not lr > 0:
     raise ValueError(f'{field}.lr={lr} must be positive.')
+  decay_steps = int(opt_config.get('decay_steps', 0))
+  if decay_steps < 0:
+    raise ValueError(f'{field}.decay_steps={decay_steps} must be >= 0 (0 = constant lr).')
+  if decay_steps:
+    # Cosine decay from lr to final_lr_fraction * lr over decay_steps updates.
+    lr = optax.cosine_decay_schedule(lr, decay_steps,
+                                     alpha=float(opt_config.get('final_lr_fraction', 0.0)))
   if name == 'adam':
     return optax.adam(lr, b1=opt_config.get('b1', 0.5), b2=opt_config.get('b2', 0.999),
                       eps_root=1e-12 if differentiable else 0.0)
