@@ -248,9 +248,13 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
                                            smoothing=spec.label_smoothing,
                                            noise_std=spec.label_noise),
                    real_logits.shape, axis_name)
-    fake_t = _draw(k_tf, functools.partial(losses_lib.fake_targets,
-                                           noise_std=spec.label_noise),
-                   negatives.shape, axis_name)
+    sample_fake_t = functools.partial(losses_lib.fake_targets, noise_std=spec.label_noise)
+    fake_t = _draw(k_tf, sample_fake_t, fake_logits.shape, axis_name)
+    if spec.matching_aware:
+      # Drawn per part: a device's [fake, wrong] slice must line up with the
+      # single-device [all fake, all wrong] batch.
+      fake_t = jnp.concatenate([fake_t, _draw(jax.random.fold_in(k_tf, 1), sample_fake_t,
+                                              wrong_logits.shape, axis_name)])
     loss = spec.loss.d_loss(real_logits, negatives, real_targets=real_t,
                             fake_targets=fake_t)
   else:
