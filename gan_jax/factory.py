@@ -53,8 +53,70 @@ def _penalty(config, field: str, default: float) -> float:
   return default if value is None else float(value)
 
 
+# Numeric fields with a valid interval: (path, low, high, low_open, high_open);
+# None = unbounded. Checked before any model is built.
+_RANGES = (
+    ('label_smoothing', 0.0, 1.0, False, True),
+    ('label_noise', 0.0, None, False, False),
+    ('ema_decay', 0.0, 1.0, False, True),
+    ('instance_noise.std', 0.0, None, False, False),
+    ('penalty.gradient', 0.0, None, False, False),
+    ('penalty.r1', 0.0, None, False, False),
+    ('penalty.weight_clip', 0.0, None, False, False),
+    ('optim.g.b1', 0.0, 1.0, False, True),
+    ('optim.g.b2', 0.0, 1.0, False, True),
+    ('optim.d.b1', 0.0, 1.0, False, True),
+    ('optim.d.b2', 0.0, 1.0, False, True),
+    ('model.latent_dim', 0, None, True, False),
+    ('eval.num_samples', 0, None, True, False),
+)
+
+
+def _get(config, path: str):
+  node = config
+  for key in path.split('.'):
+    if node is None or not hasattr(node, 'get'):
+      return None
+    node = node.get(key)
+  return node
+
+
+def check_ranges(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first numeric field outside its valid interval."""
+  for path, low, high, low_open, high_open in _RANGES:
+    value = _get(config, path)
+    if value is None:
+      continue
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and low is not None:
+      ok = value > low if low_open else value >= low
+    if ok and high is not None:
+      ok = value < high if high_open else value <= high
+    if not ok:
+      interval = (f'{"(" if low_open else "["}{"-inf" if low is None else low}, '
+                  f'{"inf" if high is None else high}{")" if high_open or high is None else "]"}')
+      raise ValueError(f'config.{path}={value!r} must lie in {interval}.')
+  for path in ('model.g_widths', 'model.d_widths'):
+    widths = _get(config, path)
+    if widths is not None and not (
+        isinstance(widths, (tuple, list)) and
+        all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
+      raise ValueError(f'config.{path}={widths!r} must be a tuple of positive integers, '
+                       'e.g. (128, 128).')
+  for path in ('model.d_dropout', 'model.g_dropout'):
+    rates = _get(config, path)
+    if rates is None:
+      continue
+    rates = rates if isinstance(rates, (tuple, list)) else (rates,)
+    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r < 1
+               for r in rates):
+      raise ValueError(f'config.{path}={_get(config, path)!r}: dropout rates must lie in '
+                       '[0, 1).')
+
+
 def build_spec(config: ml_collections.ConfigDict, data_info) -> steps.GANSpec:
   """The GANSpec for `config` on a dataset described by `data_info`."""
+  check_ranges(config)
   loss = losses_lib.get_loss(config.loss)
   conditional = bool(config.model.get('conditional', False))
   if conditional and data_info.num_classes < 2:
