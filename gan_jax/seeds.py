@@ -1,0 +1,147 @@
+"""Many seeds of one small GAN in one compiled program.
+
+A 2-D mixture GAN is far too small to keep a CPU (let alone an accelerator) busy:
+its step is dominated by per-op dispatch, not arithmetic. Training S seeds at
+once by `jax.vmap` over a stacked `GANState` turns S tiny matmuls into one
+batched matmul, and `lax.scan` over several steps inside one `jit` call removes
+the Python round trip per step. Seed i of the vmapped run is the same
+computation as seed i run alone (tests/test_seeds.py checks this).
+
+    states = init_states(spec, seeds=[0, 1, 2, 3, 4], data_shape=(2,))
+    step = make_multi_seed_step(spec)                  # one step, host batches
+    states, metrics = step(states, {'x': x})           # x: (S, d_steps * B, 2)
+
+    sampler = mixture_sampler(centers, std)            # real data drawn on device
+    run = make_train_n_steps(spec, sampler, batch_size=256, num_steps=500)
+    states, metrics = run(states, data_keys(seeds))    # 500 steps of all S seeds
+
+Every state has a leading seeds axis; metrics are (S,) per seed. The data of
+seed s at step t is drawn from fold_in(data_key_s, t), so a run chopped into
+calls of any length (or resumed) sees the same batches.
+
+Speed (measured on the project's 2-core CPU; see DESIGN.md): the step of a tiny
+net costs the same for 1 or 32 seeds up to the point where the matmuls become
+the bottleneck, so throughput grows almost linearly in S. Pin XLA's CPU backend
+to one thread for these nets (`cpu_single_thread_flags()`); it must be set
+before JAX is first imported.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import steps
+
+Array = jax.Array
+Sampler = Callable[[Array, int], Array]
+
+SINGLE_THREAD_XLA_FLAGS = (
+    '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1')
+
+
+def cpu_single_thread_flags() -> str:
+  """XLA_FLAGS that pin the CPU backend to one thread (1.5-1.7x faster for 2-D nets).
+
+  Set `os.environ['XLA_FLAGS']` to this before JAX is imported; JAX reads it once.
+  """
+  return SINGLE_THREAD_XLA_FLAGS
+
+
+def init_states(spec: steps.GANSpec, seeds: Sequence[int],
+                data_shape: tuple[int, ...]) -> steps.GANState:
+  """`steps.init_state` of every seed (key PRNGKey(seed)), stacked on a leading axis."""
+  keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+  init = jax.jit(jax.vmap(lambda k: steps.init_state(spec, k, data_shape)))
+  return init(keys)
+
+
+def data_keys(seeds: Sequence[int]) -> Array:
+  """(S, 2) keys of each seed's real-data stream; independent of the model keys."""
+  return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(int(s)), 0x5EED)
+                    for s in seeds])
+
+
+def unstack(states: steps.GANState, index: int) -> steps.GANState:
+  """Seed `index` of stacked states, as a single-seed state."""
+  return jax.tree_util.tree_map(lambda a: a[index], states)
+
+
+def make_multi_seed_step(spec: steps.GANSpec, num_seeds: int | None = None, *,
+                         donate: bool = True) -> Callable:
+  """jit(vmap(train_step)): (states, batches) -> (states, metrics), all with a seeds axis.
+
+  `batches['x']` is (S, d_steps * B, ...) (and 'label' (S, d_steps * B) for a
+  conditional GAN). `num_seeds`, if given, is checked against the states.
+  """
+  step = jax.vmap(functools.partial(steps.train_step, spec=spec))
+
+  def multi_step(states, batches):
+    if num_seeds is not None and states.step.shape != (num_seeds,):
+      raise ValueError(f'expected states of {num_seeds} seeds, got a step of shape '
+                       f'{states.step.shape}.')
+    return step(states, batches)
+
+  return jax.jit(multi_step, donate_argnums=0 if donate else ())
+
+
+def mixture_sampler(centers: np.ndarray, std: float) -> Sampler:
+  """(key, n) -> (n, D) draws from the equal-weight isotropic Gaussian mixture."""
+  centers = jnp.asarray(centers, jnp.float32)
+
+  def sample(key: Array, n: int) -> Array:
+    k_mode, k_noise = jax.random.split(key)
+    modes = jax.random.randint(k_mode, (n,), 0, centers.shape[0])
+    return centers[modes] + std * jax.random.normal(k_noise, (n, centers.shape[1]))
+
+  return sample
+
+
+def train_n_steps(state: steps.GANState, data_key: Array, *, spec: steps.GANSpec,
+                  sampler: Sampler, batch_size: int, num_steps: int
+                  ) -> tuple[steps.GANState, dict[str, Array]]:
+  """`num_steps` train steps of one seed under `lax.scan`, real data drawn on device.
+
+  The batch of step t is `sampler(fold_in(data_key, t), d_steps * batch_size)`.
+  Returns the final state and the metrics averaged over the steps.
+  """
+  n = spec.d_steps * batch_size
+
+  def body(s, _):
+    batch = {'x': sampler(jax.random.fold_in(data_key, s.step), n)}
+    return steps.train_step(s, batch, spec=spec)
+
+  state, metrics = jax.lax.scan(body, state, None, length=num_steps)
+  return state, jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)
+
+
+def make_train_n_steps(spec: steps.GANSpec, sampler: Sampler, *, batch_size: int,
+                       num_steps: int, donate: bool = True) -> Callable:
+  """jit(vmap(train_n_steps)): (states, data_keys) -> (states, metrics) for S seeds.
+
+  One call runs `num_steps` steps of every seed; metrics are (S,) means over them.
+  """
+  fn = functools.partial(train_n_steps, spec=spec, sampler=sampler,
+                         batch_size=batch_size, num_steps=num_steps)
+  return jax.jit(jax.vmap(fn), donate_argnums=0 if donate else ())
+
+
+def make_sample_fn(spec: steps.GANSpec) -> Callable:
+  """jit(vmap(generate)) over seeds at a shared z: (states, z) -> (S, N, ...) samples."""
+
+  def sample(states: steps.GANState, z: Array) -> Array:
+    return jax.vmap(lambda p, bs: steps.generate(spec, p, bs, z))(
+        states.g_params, states.g_batch_stats)
+
+  return jax.jit(sample)
+
+
+def finite(states: steps.GANState) -> Array:
+  """(S,) bool: every parameter of seed s is finite."""
+  leaves = jax.tree_util.tree_leaves((states.g_params, states.d_params))
+  ok = [jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1) for x in leaves]
+  return functools.reduce(jnp.logical_and, ok)

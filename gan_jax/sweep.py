@@ -1,0 +1,443 @@
+"""Runs a config's sweep of 2-D mixture GANs: variants x seeds, one table, a few figures.
+
+    python -m gan_jax.sweep --config experiments/mode_collapse_ring.py --workdir runs/ring_sweep
+
+The config file defines, next to `get_config()`, a `sweep(add)` function in the
+style of flax's `hparam_sweep.py`: every call `add(**overrides)` is one variant,
+its overrides keyed by flattened config field names,
+
+    def sweep(add):
+      for loss in ('minimax', 'non_saturating', 'wasserstein_gp'):
+        for k in (0, 1, 5, 10):
+          add(loss=loss, **{'unroll.steps': k})
+
+and every variant is trained for `config.sweep.num_seeds` seeds (config.seed,
+config.seed + 1, ...). The seeds of a variant are vmapped into one compiled
+program (`gan_jax.seeds`), real data is drawn on the device, and the program
+runs `config.sweep.eval_every` steps per call; after each call all seeds are
+evaluated on `config.eval.num_samples` samples from a fixed z with
+`metrics.mixture_metrics` (VEEGAN / PacGAN protocol).
+
+The workdir receives, as variants finish:
+  results.csv               one row per (variant, seed): final modes, high-quality
+                            fraction, KL, status ('ok', 'nan' with the step it
+                            diverged at, or 'failed' with the error), wall time
+  results.md                mean +- std over seeds per variant
+  samples.png               final samples, one row per variant, one column per seed
+  modes_over_training.png   modes covered and high-quality % over training
+  strip.png                 Metz et al. (2016) Fig. 1: samples of the plain and the
+                            most-unrolled GAN of the first loss over training (seed 0)
+  variants/<name>.npz       each variant's evaluation history (for the plots)
+
+Rerunning the same command skips the variants already in results.csv, so an
+interrupted sweep resumes at the variant it was in. A run that goes NaN or a
+variant that raises is recorded as such, never dropped. Only the 2-D mixtures
+(data.name ring / grid) are supported: that is where vmapping seeds pays off.
+
+XLA's CPU backend is pinned to one thread unless XLA_FLAGS is already set (1.5-1.7x
+faster for these nets); run the ring and grid sweeps as two processes to use two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import math
+import os
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+if __name__ == '__main__':
+  # Must happen before JAX is imported; the tiny nets run faster on one thread.
+  os.environ.setdefault('XLA_FLAGS', '--xla_cpu_multi_thread_eigen=false '
+                        'intra_op_parallelism_threads=1')
+
+import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+
+from gan_jax import factory
+from gan_jax import input_pipeline
+from gan_jax import metrics as metrics_lib
+from gan_jax import plotting
+from gan_jax import seeds as seeds_lib
+from gan_jax import steps
+
+MIXTURES = ('ring', 'grid')
+CSV_FIELDS = ('variant', 'seed', 'status', 'step', 'modes', 'high_quality', 'kl',
+              'kl_all', 'diverged_at', 'wall_s', 'steps_per_s', 'error', 'overrides')
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """One point of the sweep: a name and its flattened config overrides."""
+  name: str
+  overrides: dict[str, Any]
+
+
+def variant_name(overrides: dict[str, Any]) -> str:
+  """'loss=minimax,unroll.steps=10': stable, readable, usable as a file name."""
+  def fmt(v):
+    if isinstance(v, (tuple, list)):
+      return 'x'.join(str(x) for x in v)
+    return str(v)
+  return ','.join(f'{k}={fmt(v)}' for k, v in overrides.items()) or 'base'
+
+
+def expand(sweep_fn: Callable[[Callable[..., None]], None]) -> list[Variant]:
+  """Calls `sweep_fn(add)` and returns the variants in the order they were added."""
+  variants: list[Variant] = []
+
+  def add(**overrides):
+    variant = Variant(variant_name(overrides), dict(overrides))
+    if any(v.name == variant.name for v in variants):
+      raise ValueError(f'sweep(): variant {variant.name!r} was added twice.')
+    variants.append(variant)
+
+  sweep_fn(add)
+  if not variants:
+    raise ValueError('sweep() added no variant; call add(**overrides) at least once.')
+  return variants
+
+
+def load_config_module(path: str):
+  """The config file as a module (`path` may carry a ':variant' suffix)."""
+  file_path = path.split(':', 1)[0]
+  if not os.path.exists(file_path):
+    raise FileNotFoundError(f'--config {path!r}: no file {file_path!r}.')
+  spec = importlib.util.spec_from_file_location('_sweep_config', file_path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, 'sweep'):
+    raise ValueError(f'--config {file_path!r} defines no sweep(add) function; see '
+                     'gan_jax/sweep.py for the format.')
+  return module
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of `config` with flattened overrides; unknown fields are a ValueError."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.lock()
+  flat = config.to_dict()
+  for key in overrides:
+    node = flat
+    for part in key.split('.'):
+      if not isinstance(node, dict) or part not in node:
+        raise ValueError(f'sweep(): {key!r} is not a config field.')
+      node = node[part]
+  config.update_from_flattened_dict(dict(overrides))
+  return config
+
+
+# ---------------------------------------------------------------------------
+# Running one variant (all seeds at once).
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class VariantResult:
+  steps: np.ndarray              # (T,) evaluation steps
+  modes: np.ndarray              # (S, T)
+  high_quality: np.ndarray       # (S, T)
+  kl: np.ndarray                 # (S, T)
+  kl_all: np.ndarray             # (S, T)
+  diverged_at: np.ndarray        # (S,) first evaluation step with non-finite params, 0 if none
+  final_samples: np.ndarray      # (S, N, 2)
+  strip_samples: np.ndarray      # (T, N, 2) seed 0's samples at every evaluation
+  wall_s: float
+  steps_per_s: float
+
+
+def run_variant(config: ml_collections.ConfigDict, seeds: list[int], *,
+                desc: str = '') -> VariantResult:
+  """Trains `config` for every seed in one vmapped program and evaluates as it goes."""
+  if config.data.name not in MIXTURES:
+    raise ValueError(f'the sweep runner trains 2-D mixtures; config.data.name='
+                     f'{config.data.name!r}, valid choices: {", ".join(MIXTURES)}.')
+  start = time.perf_counter()
+  data_info = input_pipeline.get_info(config.data)
+  spec = factory.build_spec(config, data_info)
+  centers, std = input_pipeline.mixture_modes(config.data)
+  num_steps = int(config.train.num_steps)
+  eval_every = int(config.sweep.eval_every)
+  if num_steps % eval_every:
+    raise ValueError(f'config.train.num_steps={num_steps} must be a multiple of '
+                     f'config.sweep.eval_every={eval_every}.')
+
+  states = seeds_lib.init_states(spec, seeds, data_info.shape)
+  keys = seeds_lib.data_keys(seeds)
+  train = seeds_lib.make_train_n_steps(
+      spec, seeds_lib.mixture_sampler(centers, std),
+      batch_size=int(config.train.batch_size), num_steps=eval_every)
+  sample = seeds_lib.make_sample_fn(spec)
+  z = steps.sample_latents(spec, jax.random.PRNGKey(int(config.seed) + 1_000_003),
+                           int(config.eval.num_samples))
+  evaluate = jax.jit(jax.vmap(lambda x: metrics_lib.mixture_metrics(x, centers, std)))
+
+  history: dict[str, list[np.ndarray]] = {k: [] for k in ('modes', 'high_quality', 'kl',
+                                                          'kl_all')}
+  eval_steps, strip = [], []
+  diverged_at = np.zeros(len(seeds), np.int64)
+  samples = None
+  train_time = 0.0
+  with tqdm.tqdm(total=num_steps, desc=desc, dynamic_ncols=True, leave=False) as bar:
+    for done in range(eval_every, num_steps + 1, eval_every):
+      t0 = time.perf_counter()
+      states, _ = train(states, keys)
+      jax.block_until_ready(states)
+      if done > eval_every:  # the first call includes compilation.
+        train_time += time.perf_counter() - t0
+      samples = sample(states, z)
+      results, ok = jax.device_get((evaluate(samples), seeds_lib.finite(states)))
+      newly = (~ok) & (diverged_at == 0)
+      diverged_at[newly] = done
+      for k in history:
+        history[k].append(np.asarray(results[k]))
+      eval_steps.append(done)
+      strip.append(np.asarray(samples[0]))
+      bar.update(eval_every)
+      bar.set_postfix(modes=' '.join(str(int(m)) for m in results['modes']))
+
+  timed_steps = num_steps - eval_every
+  return VariantResult(
+      steps=np.asarray(eval_steps),
+      **{k: np.stack(v, axis=1) for k, v in history.items()},
+      diverged_at=diverged_at,
+      final_samples=np.asarray(samples),
+      strip_samples=np.stack(strip),
+      wall_s=time.perf_counter() - start,
+      steps_per_s=timed_steps / train_time if timed_steps else float('nan'))
+
+
+# ---------------------------------------------------------------------------
+# Results on disk.
+# ---------------------------------------------------------------------------
+
+
+def _rows(variant: Variant, seeds: list[int], result: VariantResult) -> list[dict]:
+  rows = []
+  for i, seed in enumerate(seeds):
+    diverged = int(result.diverged_at[i])
+    rows.append(dict(
+        variant=variant.name, seed=seed, status='nan' if diverged else 'ok',
+        step=int(result.steps[-1]), modes=int(result.modes[i, -1]),
+        high_quality=f'{float(result.high_quality[i, -1]):.4f}',
+        kl=f'{float(result.kl[i, -1]):.4f}', kl_all=f'{float(result.kl_all[i, -1]):.4f}',
+        diverged_at=diverged, wall_s=f'{result.wall_s:.1f}',
+        steps_per_s=f'{result.steps_per_s:.1f}', error='', overrides=repr(variant.overrides)))
+  return rows
+
+
+def _failed_rows(variant: Variant, seeds: list[int], error: str, wall_s: float) -> list[dict]:
+  return [dict(variant=variant.name, seed=seed, status='failed', step=0, modes='',
+               high_quality='', kl='', kl_all='', diverged_at=0, wall_s=f'{wall_s:.1f}',
+               steps_per_s='', error=error, overrides=repr(variant.overrides))
+          for seed in seeds]
+
+
+def read_rows(path: str) -> list[dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+def append_rows(path: str, rows: list[dict]) -> None:
+  new = not os.path.exists(path)
+  with open(path, 'a', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    if new:
+      writer.writeheader()
+    writer.writerows(rows)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+  if not values:
+    return '-'
+  v = scale * np.asarray(values, float)
+  return f'{v.mean():.{digits}f} ± {v.std():.{digits}f}'
+
+
+def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int) -> str:
+  """Markdown: mean ± std (population std over seeds) of the final metrics per variant.
+
+  Runs that went NaN count with their final metrics (a NaN generator covers no
+  mode: 0 modes, 0% high quality), so divergence lowers the mean instead of
+  vanishing from it; failed runs have no metrics and are only counted.
+  """
+  lines = [f'| variant | runs (ok / nan / failed) | modes (of {num_modes}) | '
+           'high quality % | KL(modes ‖ uniform) | steps/s (all seeds) |',
+           '|---|---|---|---|---|---|']
+  for variant in variants:
+    rs = [r for r in rows if r['variant'] == variant.name]
+    if not rs:
+      continue
+    counts = {s: sum(r['status'] == s for r in rs) for s in ('ok', 'nan', 'failed')}
+    scored = [r for r in rs if r['status'] != 'failed']
+    speed = scored[0]['steps_per_s'] if scored else '-'
+    lines.append(
+        f'| {variant.name} | {counts["ok"]} / {counts["nan"]} / {counts["failed"]} | '
+        f'{_mean_std([float(r["modes"]) for r in scored])} | '
+        f'{_mean_std([float(r["high_quality"]) for r in scored], 100.0, 1)} | '
+        f'{_mean_std([float(r["kl"]) for r in scored], 1.0, 3)} | {speed} |')
+  return '\n'.join(lines) + '\n'
+
+
+def _save_result(path: str, result: VariantResult) -> None:
+  np.savez_compressed(path, **{f.name: getattr(result, f.name)
+                               for f in dataclasses.fields(result)})
+
+
+def _load_result(path: str) -> VariantResult | None:
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as data:
+    values = {f.name: data[f.name] for f in dataclasses.fields(VariantResult)}
+  values['wall_s'] = float(values['wall_s'])
+  values['steps_per_s'] = float(values['steps_per_s'])
+  return VariantResult(**values)
+
+
+def _file_name(name: str) -> str:
+  return ''.join(c if c.isalnum() or c in '=.,-_' else '_' for c in name)
+
+
+def write_figures(workdir: str, variants: list[Variant], results: dict[str, VariantResult],
+                  centers: np.ndarray, strip_pair: tuple[str, str] | None) -> None:
+  done = [v.name for v in variants if v.name in results]
+  if not done:
+    return
+  panels = {n: list(results[n].final_samples) for n in done}
+  subtitles = {n: [f'{int(m)} modes, {100 * h:.0f}% HQ' for m, h in
+                   zip(results[n].modes[:, -1], results[n].high_quality[:, -1])]
+               for n in done}
+  plotting.mixture_sample_grid(panels, centers, os.path.join(workdir, 'samples.png'),
+                               subtitles=subtitles)
+  plotting.mode_curves({n: (results[n].steps, results[n].modes, results[n].high_quality)
+                        for n in done},
+                       os.path.join(workdir, 'modes_over_training.png'),
+                       num_modes=len(centers))
+  if strip_pair and all(n in results for n in strip_pair):
+    rows = {}
+    for n in strip_pair:
+      r = results[n]
+      # At most 6 snapshots, evenly spaced, always including the last.
+      idx = np.unique(np.linspace(0, len(r.steps) - 1, min(6, len(r.steps))).round()
+                      .astype(int))
+      rows[n] = [(int(r.steps[i]), r.strip_samples[i]) for i in idx]
+    plotting.mixture_strip(rows, centers, os.path.join(workdir, 'strip.png'))
+
+
+def _strip_pair(variants: list[Variant]) -> tuple[str, str] | None:
+  """The plain and the most-unrolled variant that share every other override."""
+  def rest(v):
+    return {k: x for k, x in v.overrides.items() if k != 'unroll.steps'}
+  plain = [v for v in variants if v.overrides.get('unroll.steps', 0) == 0]
+  for p in plain:
+    partners = [v for v in variants if rest(v) == rest(p)
+                and v.overrides.get('unroll.steps', 0) > 0]
+    if partners:
+      best = max(partners, key=lambda v: v.overrides['unroll.steps'])
+      return p.name, best.name
+  return None
+
+
+def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: str,
+              *, only: str | None = None) -> str:
+  """Runs every variant not yet in `workdir`/results.csv; returns the markdown table.
+
+  `only`, if given, restricts the run to variants whose name contains it.
+  """
+  os.makedirs(os.path.join(workdir, 'variants'), exist_ok=True)
+  variants = expand(sweep_fn)
+  num_seeds = int(config.sweep.num_seeds)
+  seeds = [int(config.seed) + i for i in range(num_seeds)]
+  csv_path = os.path.join(workdir, 'results.csv')
+  centers, _ = input_pipeline.mixture_modes(config.data)
+  strip_pair = _strip_pair(variants)
+  sweep_start = time.perf_counter()
+
+  results: dict[str, VariantResult] = {}
+  todo = []
+  finished = {r['variant'] for r in read_rows(csv_path)}
+  for v in variants:
+    npz = os.path.join(workdir, 'variants', _file_name(v.name) + '.npz')
+    if v.name in finished:
+      loaded = _load_result(npz)
+      if loaded is not None:
+        results[v.name] = loaded
+    elif only is None or only in v.name:
+      todo.append(v)
+  if finished:
+    print(f'{len(finished)} variants already in {csv_path}; {len(todo)} to run.')
+
+  for i, v in enumerate(todo):
+    t0 = time.perf_counter()
+    try:
+      cfg = apply_overrides(config, v.overrides)
+      result = run_variant(cfg, seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
+    except Exception as e:  # pylint: disable=broad-except
+      # A broken variant is a result too; the rest of the sweep goes on.
+      error = f'{type(e).__name__}: {e}'.replace('\n', ' ')[:500]
+      traceback.print_exc()
+      append_rows(csv_path, _failed_rows(v, seeds, error, time.perf_counter() - t0))
+      print(f'[{i + 1}/{len(todo)}] {v.name}: FAILED ({error})', flush=True)
+      continue
+    _save_result(os.path.join(workdir, 'variants', _file_name(v.name) + '.npz'), result)
+    append_rows(csv_path, _rows(v, seeds, result))
+    results[v.name] = result
+    print(f'[{i + 1}/{len(todo)}] {v.name}: modes {result.modes[:, -1].tolist()}, '
+          f'high quality {np.round(100 * result.high_quality[:, -1], 1).tolist()}%, '
+          f'{result.wall_s:.0f} s', flush=True)
+    write_figures(workdir, variants, results, centers, strip_pair)
+
+  write_figures(workdir, variants, results, centers, strip_pair)
+  table = summary_table(read_rows(csv_path), variants, num_modes=len(centers))
+  header = (f'# {config.data.name}: {len(variants)} variants x {num_seeds} seeds\n\n'
+            f'{int(config.train.num_steps)} steps, batch {int(config.train.batch_size)}, '
+            f'{int(config.eval.num_samples)} samples per evaluation; high quality = within '
+            '3 std of the nearest mode; a mode is covered if it is the nearest mode of at '
+            'least one high-quality sample. Mean ± std over seeds.\n\n')
+  with open(os.path.join(workdir, 'results.md'), 'w') as f:
+    f.write(header + table)
+  print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation).')
+  return table
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  if FLAGS.config is None or FLAGS.workdir is None:
+    raise app.UsageError('--config and --workdir are required, e.g. --config '
+                         'experiments/mode_collapse_ring.py --workdir runs/ring_sweep')
+  try:
+    module = load_config_module(FLAGS['config'].config_filename)
+    table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only)
+  except (ValueError, FileNotFoundError) as e:
+    print(f'gan_jax.sweep: error: {e}', file=sys.stderr)
+    sys.exit(2)
+  print(table)
+
+
+if __name__ == '__main__':
+  # Flags live here, not at import time, so that tests can import this module
+  # next to gan_jax.main (which defines --config too).
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+  FLAGS = flags.FLAGS
+  config_flags.DEFINE_config_file('config', None, 'A config file with a sweep(add) '
+                                  'function, e.g. experiments/mode_collapse_ring.py.',
+                                  lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory for results.csv, results.md and plots.')
+  flags.DEFINE_string('only', None, 'Run only the variants whose name contains this.')
+  app.run(main)

@@ -1,0 +1,96 @@
+"""Many seeds in one program (gan_jax.seeds): seed i of the vmapped run is seed i run alone."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_jax import losses
+from gan_jax import models
+from gan_jax import seeds
+from gan_jax import steps
+
+SEEDS = (3, 7, 11)
+BATCH = 8
+NUM_STEPS = 3
+CENTERS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+
+
+def tiny_spec(unroll_steps: int = 0) -> steps.GANSpec:
+  g, d = models.build_models(
+      dict(name='mlp', g_widths=(8,), d_widths=(8,), g_activation='relu',
+           d_activation='relu', d_dropout=0.0, out_activation='linear'), (2,), 0)
+  return steps.GANSpec(generator=g, discriminator=d, g_tx=optax.adam(1e-2, b1=0.5),
+                       d_tx=optax.adam(1e-2, b1=0.5, eps_root=1e-12),
+                       loss=losses.get_loss('non_saturating'), latent_dim=4,
+                       unroll_steps=unroll_steps)
+
+
+def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
+  jax.tree_util.tree_map(
+      lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol,
+                                              atol=atol), a, b)
+
+
+def test_init_states_stacks_init_state():
+  spec = tiny_spec()
+  states = seeds.init_states(spec, SEEDS, (2,))
+  assert states.step.shape == (len(SEEDS),)
+  for i, s in enumerate(SEEDS):
+    alone = steps.init_state(spec, jax.random.PRNGKey(s), (2,))
+    assert_trees_close(seeds.unstack(states, i), alone, rtol=0, atol=0)
+
+
+def test_vmapped_seeds_equal_seeds_run_alone():
+  # K = 2 lookahead steps: the scan over D's optimizer is vmapped too (K = 0 is
+  # covered by test_multi_seed_step_equals_single_steps).
+  spec = tiny_spec(unroll_steps=2)
+  sampler = seeds.mixture_sampler(CENTERS, 0.1)
+  keys = seeds.data_keys(SEEDS)
+  run = seeds.make_train_n_steps(spec, sampler, batch_size=BATCH, num_steps=NUM_STEPS)
+  states, metrics = run(seeds.init_states(spec, SEEDS, (2,)), keys)
+  assert metrics['g_loss'].shape == (len(SEEDS),)
+
+  step = jax.jit(functools.partial(steps.train_step, spec=spec))
+  for i, s in enumerate(SEEDS):
+    state = steps.init_state(spec, jax.random.PRNGKey(s), (2,))
+    losses_alone = []
+    for t in range(NUM_STEPS):
+      batch = {'x': sampler(jax.random.fold_in(keys[i], t), BATCH)}
+      state, m = step(state, batch)
+      losses_alone.append(m['g_loss'])
+    assert int(state.step) == NUM_STEPS
+    assert_trees_close(seeds.unstack(states, i), state)
+    np.testing.assert_allclose(metrics['g_loss'][i], np.mean(losses_alone), rtol=1e-5)
+
+
+def test_multi_seed_step_equals_single_steps():
+  spec = tiny_spec()
+  states = seeds.init_states(spec, SEEDS, (2,))
+  x = jax.random.normal(jax.random.PRNGKey(0), (len(SEEDS), BATCH, 2))
+  new, metrics = seeds.make_multi_seed_step(spec, len(SEEDS), donate=False)(states, {'x': x})
+  assert metrics['d_loss'].shape == (len(SEEDS),)
+  for i in range(len(SEEDS)):
+    alone, _ = steps.train_step(seeds.unstack(states, i), {'x': x[i]}, spec=spec)
+    assert_trees_close(seeds.unstack(new, i), alone)
+
+
+def test_mixture_sampler_draws_around_the_centers():
+  x = np.asarray(seeds.mixture_sampler(CENTERS, 0.01)(jax.random.PRNGKey(0), 3000))
+  dist = np.linalg.norm(x[:, None] - CENTERS[None], axis=-1)
+  nearest = dist.argmin(axis=1)
+  # Every draw within 6 std of a center, each center holding about a third.
+  assert dist.min(axis=1).max() < 0.06
+  np.testing.assert_allclose(np.bincount(nearest, minlength=3) / 3000, 1 / 3, atol=0.04)
+
+
+def test_finite_flags_each_seed():
+  spec = tiny_spec()
+  states = seeds.init_states(spec, SEEDS, (2,))
+  bad = states.replace(g_params=jax.tree_util.tree_map(
+      lambda p: p.at[1].set(jnp.nan), states.g_params))
+  np.testing.assert_array_equal(seeds.finite(bad), [True, False, True])

@@ -1,0 +1,130 @@
+"""The sweep runner: expanding sweep(add), overrides, the table, NaN / failure rows, resume."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from gan_jax import sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_experiment(name: str):
+  path = os.path.join(ROOT, 'experiments', name)
+  spec = importlib.util.spec_from_file_location(name[:-3], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_expand_keeps_order_and_names_variants():
+  def sweep_fn(add):
+    for loss in ('minimax', 'wasserstein_gp'):
+      for k in (0, 10):
+        add(loss=loss, **{'unroll.steps': k})
+  variants = sweep.expand(sweep_fn)
+  assert [v.name for v in variants] == [
+      'loss=minimax,unroll.steps=0', 'loss=minimax,unroll.steps=10',
+      'loss=wasserstein_gp,unroll.steps=0', 'loss=wasserstein_gp,unroll.steps=10']
+  assert variants[1].overrides == {'loss': 'minimax', 'unroll.steps': 10}
+
+
+def test_expand_rejects_duplicates_and_empty_sweeps():
+  with pytest.raises(ValueError, match='added twice'):
+    sweep.expand(lambda add: (add(loss='minimax'), add(loss='minimax')))
+  with pytest.raises(ValueError, match='no variant'):
+    sweep.expand(lambda add: None)
+
+
+@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 12),
+                                               ('mode_collapse_grid.py', 12)])
+def test_experiment_sweeps(name, num_variants):
+  module = load_experiment(name)
+  config = module.get_config()
+  variants = sweep.expand(module.sweep)
+  assert len(variants) == num_variants
+  assert config.sweep.num_seeds >= 5
+  assert config.eval.num_samples == 2500
+  assert config.train.num_steps % config.sweep.eval_every == 0
+  for v in variants:  # every override names a real field
+    sweep.apply_overrides(config, v.overrides)
+
+
+def test_apply_overrides():
+  config = load_experiment('mode_collapse_ring.py').get_config()
+  new = sweep.apply_overrides(config, {'loss': 'minimax', 'unroll.steps': 5})
+  assert (new.loss, new.unroll.steps) == ('minimax', 5)
+  assert config.unroll.steps == 0  # the base config is untouched
+  with pytest.raises(ValueError, match="'unroll.step' is not a config field"):
+    sweep.apply_overrides(config, {'unroll.step': 5})
+
+
+def test_summary_table_means_and_counts():
+  variants = sweep.expand(lambda add: (add(loss='a'), add(loss='b')))
+  row = lambda v, status, modes, hq, kl: dict(variant=v, status=status, modes=modes,
+                                              high_quality=hq, kl=kl, steps_per_s='10.0')
+  rows = [row('loss=a', 'ok', '8', '0.9', '0.0'), row('loss=a', 'ok', '6', '0.5', '0.2'),
+          row('loss=a', 'nan', '0', '0.0', '2.0794'),
+          row('loss=b', 'failed', '', '', '')]
+  table = sweep.summary_table(rows, variants, num_modes=8)
+  lines = table.strip().split('\n')
+  # modes 8, 6, 0: mean 14/3, population std sqrt(104/9) = 3.40; HQ 90, 50, 0 %;
+  # KL 0, 0.2, 2.0794: mean 0.760, std 0.937.
+  assert lines[2].startswith('| loss=a | 2 / 1 / 0 | 4.67 ± 3.40 | 46.7 ± 36.8 | 0.760 ± 0.937 |')
+  assert lines[3] == '| loss=b | 0 / 0 / 1 | - | - | - | - |'
+
+
+def test_strip_pair_is_plain_and_deepest_unrolled():
+  variants = sweep.expand(lambda add: [add(loss=l, **{'unroll.steps': k})
+                                       for l in ('x', 'y') for k in (0, 5, 10)])
+  assert sweep._strip_pair(variants) == ('loss=x,unroll.steps=0', 'loss=x,unroll.steps=10')  # pylint: disable=protected-access
+
+
+def test_run_sweep_records_ok_nan_and_failed_runs_and_resumes(tmp_path):
+  config = load_experiment('mode_collapse_ring.py').get_config('quick')
+  config.model.g_widths = (4,)
+  config.model.d_widths = (4,)
+  config.model.latent_dim = 2
+  config.train.batch_size = 8
+  config.train.num_steps = 4
+  config.sweep.eval_every = 2
+  config.eval.num_samples = 50
+
+  def sweep_fn(add):
+    add(loss='non_saturating')
+    add(**{'optim.g.lr': 1e38, 'optim.g.name': 'sgd'})   # blows up: recorded as 'nan'
+    add(loss='no_such_loss')                             # raises: recorded as 'failed'
+
+  workdir = str(tmp_path)
+  table = sweep.run_sweep(config, sweep_fn, workdir)
+  with open(os.path.join(workdir, 'results.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 3 * config.sweep.num_seeds
+  status = {r['variant']: r['status'] for r in rows}
+  assert status == {'loss=non_saturating': 'ok', 'optim.g.lr=1e+38,optim.g.name=sgd': 'nan',
+                    'loss=no_such_loss': 'failed'}
+  failed = [r for r in rows if r['status'] == 'failed']
+  assert "no_such_loss" in failed[0]['error']
+  assert all(int(r['step']) == 4 for r in rows if r['status'] == 'ok')
+  assert all(0 <= int(r['modes']) <= 8 for r in rows if r['status'] == 'ok')
+  assert all(int(r['diverged_at']) in (2, 4) for r in rows if r['status'] == 'nan')
+  for name in ('results.md', 'samples.png', 'modes_over_training.png'):
+    assert os.path.getsize(os.path.join(workdir, name)) > 0
+  assert '| loss=no_such_loss | 0 / 0 / 2 |' in table
+
+  # Resuming runs nothing new and keeps every row.
+  sweep.run_sweep(config, sweep_fn, workdir)
+  with open(os.path.join(workdir, 'results.csv')) as f:
+    assert len(list(csv.DictReader(f))) == len(rows)
+
+
+def test_non_mixture_data_is_an_error():
+  config = load_experiment('mode_collapse_ring.py').get_config('quick')
+  config.data.name = 'fashion_mnist'
+  with pytest.raises(ValueError, match="config.data.name='fashion_mnist'"):
+    sweep.run_variant(config, [0])

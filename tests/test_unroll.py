@@ -1,0 +1,148 @@
+"""The unrolled GAN (Metz et al. 2016) in steps.train_step, against closed forms.
+
+A constant generator G(z) = a and a linear critic D(x) = w.x + c under the
+Wasserstein loss with SGD make every quantity of the unrolled step a
+polynomial in (a, w): D's gradient w.r.t. w is (a - rbar) whatever w is, so K
+lookahead steps give w_K = w - K eta (a - rbar), and
+
+    G's loss after K steps   L(a) = -(w_K(a).a + c)
+    exact gradient           dL/da = -w + K eta (2a - rbar)
+    first-order gradient     -w_K = -w + K eta (a - rbar)      (w_K held fixed)
+
+On a small nonlinear net the exact gradient (through Adam's moments) is checked
+against central finite differences in float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from gan_jax import losses
+from gan_jax import models
+from gan_jax import steps
+
+ETA_D = 0.1
+ETA_G = 0.5
+A0 = np.array([0.3, -0.2], np.float32)
+W0 = np.array([0.5, 1.0], np.float32)
+REAL = np.array([[1.0, 2.0], [3.0, 0.0], [-1.0, 1.0], [1.0, -3.0]], np.float32)
+RBAR = REAL.mean(axis=0)  # (1, 0)
+
+
+class ConstantG(nn.Module):
+  """G(z) = a for every z."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train):
+    a = self.param('a', lambda k: jnp.asarray(A0))
+    return jnp.broadcast_to(a, (z.shape[0], 2)) + 0.0 * z[:, :1]
+
+
+class LinearD(nn.Module):
+  """D(x) = w.x + c."""
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train):
+    w = self.param('w', lambda k: jnp.asarray(W0))
+    c = self.param('c', nn.initializers.zeros, ())
+    return x @ w + c
+
+
+def linear_spec(**options) -> steps.GANSpec:
+  return steps.GANSpec(generator=ConstantG(), discriminator=LinearD(),
+                       g_tx=optax.sgd(ETA_G), d_tx=optax.sgd(ETA_D),
+                       loss=losses.get_loss('wasserstein'), latent_dim=1, **options)
+
+
+def one_step(spec: steps.GANSpec) -> steps.GANState:
+  state = steps.init_state(spec, jax.random.PRNGKey(0), (2,))
+  state, _ = jax.jit(functools.partial(steps.train_step, spec=spec))(
+      state, {'x': jnp.asarray(REAL)})
+  return state
+
+
+def closed_form_step(k: int, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+  """(a1, w1) of one d_first step with K = k lookahead steps."""
+  w1 = W0 - ETA_D * (A0 - RBAR)
+  if exact:
+    grad_a = -w1 + k * ETA_D * (2 * A0 - RBAR)
+  else:
+    grad_a = -w1 + k * ETA_D * (A0 - RBAR)
+  return A0 - ETA_G * grad_a, w1
+
+
+@pytest.mark.parametrize('k,exact', [(0, True), (1, True), (3, True), (3, False)])
+def test_unrolled_step_matches_closed_form(k, exact):
+  state = one_step(linear_spec(unroll_steps=k, unroll_exact=exact))
+  a1, w1 = closed_form_step(k, exact)
+  # D's real update is the plain one whatever K is.
+  np.testing.assert_allclose(state.d_params['w'], w1, rtol=1e-6)
+  np.testing.assert_allclose(state.d_params['c'], 0.0, atol=1e-7)
+  np.testing.assert_allclose(state.g_params['a'], a1, rtol=1e-6)
+
+
+def test_zero_unroll_is_exactly_the_plain_gan_step():
+  # K = 0: G follows -w1, D after its own update (Goodfellow et al. 2014, alg. 1),
+  # bit for bit, with or without the unrolling switches.
+  a1, w1 = closed_form_step(0, True)
+  for exact, remat in [(True, False), (False, True)]:
+    state = one_step(linear_spec(unroll_steps=0, unroll_exact=exact, unroll_remat=remat))
+    np.testing.assert_array_equal(state.g_params['a'], np.float32(A0) - np.float32(ETA_G) * -(
+        np.float32(W0) - np.float32(ETA_D) * (np.float32(A0) - np.float32(RBAR))))
+    np.testing.assert_allclose(state.g_params['a'], a1, rtol=1e-6)
+    np.testing.assert_allclose(state.d_params['w'], w1, rtol=1e-6)
+
+
+def test_unroll_remat_gives_the_same_step():
+  plain = one_step(linear_spec(unroll_steps=3))
+  remat = one_step(linear_spec(unroll_steps=3, unroll_remat=True))
+  np.testing.assert_allclose(remat.g_params['a'], plain.g_params['a'], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# Exact gradient through Adam against finite differences.
+# ---------------------------------------------------------------------------
+
+
+def test_exact_unrolled_gradient_matches_finite_differences():
+  # The losses reduce in float32, so this is a float32 check: a smooth (tanh)
+  # net, eps = 1e-2 and a directional derivative keep the rounding error of the
+  # central difference (~1e-7 |L| / eps) and its O(eps^2) bias near 1e-4.
+  g, d = models.build_models(
+      dict(name='mlp', g_widths=(4,), d_widths=(4,), g_activation='tanh',
+           d_activation='tanh', d_dropout=0.0, out_activation='linear'), (2,), 0)
+  spec = steps.GANSpec(
+      generator=g, discriminator=d, g_tx=optax.sgd(0.1),
+      d_tx=optax.adam(0.1, b1=0.5, eps_root=1e-12),
+      loss=losses.get_loss('non_saturating'), latent_dim=3, unroll_steps=3)
+  state = steps.init_state(spec, jax.random.PRNGKey(1), (2,))
+  real = jax.random.normal(jax.random.PRNGKey(2), (8, 2))
+  key = jax.random.PRNGKey(3)
+
+  def g_loss(g_params, exact=True):
+    s = dataclasses.replace(spec, unroll_exact=exact)
+    return steps._g_objective(g_params, s, state, real, None, key, None)[0]  # pylint: disable=protected-access
+
+  flat, unravel = jax.flatten_util.ravel_pytree(state.g_params)
+  direction = jax.random.normal(jax.random.PRNGKey(4), flat.shape)
+  direction = direction / jnp.linalg.norm(direction)
+  directional = lambda grads: float(jnp.dot(jax.flatten_util.ravel_pytree(grads)[0],
+                                            direction))
+  eps = 1e-2
+  g_loss = jax.jit(g_loss, static_argnames="exact")
+  fd = float(g_loss(unravel(flat + eps * direction)) -
+             g_loss(unravel(flat - eps * direction))) / (2 * eps)
+  exact = directional(jax.grad(g_loss)(state.g_params))
+  first_order = directional(jax.grad(functools.partial(g_loss, exact=False))(
+      state.g_params))
+  np.testing.assert_allclose(exact, fd, rtol=2e-3, atol=1e-4)
+  # The lookahead matters here: the first-order gradient is measurably different.
+  assert abs(first_order - fd) > 10 * abs(exact - fd) + 1e-3, (exact, first_order, fd)
