@@ -117,3 +117,54 @@ def mixture_strip(rows: dict[str, list[tuple[int, np.ndarray]]], centers: np.nda
         ax.axis('off')
     axes[r, 0].set_ylabel(name)
   _save(fig, path)
+
+
+def mixture_sample_grid(panels: dict[str, list[np.ndarray]], centers: np.ndarray,
+                        path: str, *, subtitles: dict[str, list[str]] | None = None
+                        ) -> None:
+  """One row of 2-D scatters per variant, one column per seed (a sweep's final samples).
+
+  `panels` maps a row title to a list of (N, 2) sample arrays; `subtitles`, if
+  given, holds one short title per panel (e.g. "7 modes, 93% HQ").
+  """
+  names = list(panels)
+  cols = max(1, max(len(v) for v in panels.values()))
+  fig, axes = plt.subplots(len(names), cols, figsize=(1.8 * cols, 1.9 * len(names)),
+                           squeeze=False)
+  for r, name in enumerate(names):
+    for c in range(cols):
+      ax = axes[r, c]
+      if c < len(panels[name]) and np.all(np.isfinite(panels[name][c])):
+        title = subtitles[name][c] if subtitles else ''
+        _scatter(ax, panels[name][c], centers, title)
+      elif c < len(panels[name]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, 'not finite', ha='center', va='center', transform=ax.transAxes)
+      else:
+        ax.axis('off')
+    axes[r, 0].set_ylabel(name, fontsize=7)
+  _save(fig, path)
+
+
+def mode_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path: str,
+                *, num_modes: int) -> None:
+  """Modes covered and high-quality fraction over training, mean +- std over seeds.
+
+  `curves` maps a variant name to (steps (T,), modes (S, T), high_quality (S, T)).
+  """
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+  for name, (steps, modes, hq) in curves.items():
+    for ax, values in ((ax1, np.asarray(modes, float)), (ax2, 100 * np.asarray(hq, float))):
+      mean, std = values.mean(axis=0), values.std(axis=0)
+      line, = ax.plot(steps, mean, label=name, lw=1.2)
+      ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+  ax1.axhline(num_modes, color='gray', lw=0.8, ls='--')
+  ax1.set_ylim(-0.3, num_modes + 0.5)
+  ax1.set_ylabel('modes covered (mean over seeds)')
+  ax2.set_ylim(-2, 102)
+  ax2.set_ylabel('high-quality samples, %')
+  for ax in (ax1, ax2):
+    ax.set_xlabel('step')
+  ax2.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5))
+  _save(fig, path)
