@@ -11,6 +11,7 @@ Guarantees the loop relies on:
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import jax
@@ -82,6 +83,15 @@ class Checkpointer:
     try:
       restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # orbax raises many types for unreadable files.
+      shapes = re.search(r'Requested shape: (\(.*?\)) is not compatible with the stored '
+                         r'shape: (\(.*?\))', str(e))
+      if shapes:
+        raise CheckpointError(
+            f'the checkpoint of step {step} in {self.directory} holds an array of shape '
+            f'{shapes.group(2)} where the configured model has {shapes.group(1)}: it '
+            'belongs to another model shape (compare config.json in the workdir with '
+            '--config). Use another --workdir, or move the checkpoint away; nothing was '
+            'overwritten.') from e
       raise CheckpointError(
           f'could not restore the checkpoint of step {step} in {self.directory}: '
           f'{type(e).__name__}: {_first_line(e)}. It is either truncated/corrupted or '

@@ -47,11 +47,17 @@ def _env_int(name: str, default: int) -> int:
                            'integer.') from None
 
 
-def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
-  """Defines the flags on `flag_values` (tests parse into a fresh FlagValues)."""
+def define_flags(flag_values: flags.FlagValues = FLAGS,
+                 argv: Sequence[str] | None = None) -> None:
+  """Defines the flags on `flag_values`.
+
+  Tests parse into a fresh FlagValues, passing their `argv`: ml_collections
+  finds the --config.* overrides in it (in sys.argv by default).
+  """
   config_flags.DEFINE_config_file(
       'config', None, 'Path to an experiment config file (experiments/*.py[:variant]).',
-      flag_values=flag_values, lock_config=True)
+      flag_values=flag_values, lock_config=True,
+      sys_argv=None if argv is None else list(argv))
   flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and pictures.',
                       flag_values=flag_values)
   flags.DEFINE_string('coordinator_address', os.environ.get('JAX_COORDINATOR_ADDRESS'),
