@@ -70,7 +70,9 @@ def cli(args: list[str], capsys) -> tuple[int, str]:
   except main.CommandLineError as e:
     return main.EXIT_ERROR, f'gan_jax: error: {e}'
   code = main.run(fv.config, fv.workdir)
-  return code, capsys.readouterr().err
+  err = capsys.readouterr().err
+  # The progress bar shares stderr; the message is what follows it.
+  return code, err[err.rfind('gan_jax: '):] if 'gan_jax: ' in err else err
 
 
 def assert_clean_error(code: int, err: str, *names: str) -> None:
