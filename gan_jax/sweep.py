@@ -40,6 +40,7 @@ faster for these nets); run the ring and grid sweeps as two processes to use two
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import importlib.util
@@ -122,7 +123,8 @@ def load_config_module(path: str):
 def apply_overrides(config: ml_collections.ConfigDict,
                     overrides: dict[str, Any]) -> ml_collections.ConfigDict:
   """A copy of `config` with flattened overrides; unknown fields are a ValueError."""
-  config = ml_collections.ConfigDict(config.to_dict())
+  # deepcopy keeps references such as optim.g.decay_steps -> train.num_steps.
+  config = copy.deepcopy(config)
   config.lock()
   flat = config.to_dict()
   for key in overrides:
