@@ -42,6 +42,12 @@ def get_config(arg: str | None = None):
   c.sweep = ml_collections.ConfigDict()
   c.sweep.num_seeds = 5       # vmapped in one program per variant.
   c.sweep.eval_every = 500    # steps per compiled call; metrics after each.
+  if arg == 'long':
+    # The headline pair at 4x the steps (the default 3,000 leave HQ% low):
+    #   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:long \
+    #       --workdir runs/grid_long --only 'non_saturating,unroll.steps=(0|10)$'
+    c.train.num_steps = 12_000
+    c.sweep.eval_every = 1000
   if arg == 'quick':
     c.train.num_steps = 40
     c.train.batch_size = 32

@@ -46,6 +46,7 @@ import dataclasses
 import importlib.util
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -356,7 +357,8 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
               *, only: str | None = None) -> str:
   """Runs every variant not yet in `workdir`/results.csv; returns the markdown table.
 
-  `only`, if given, restricts the run to variants whose name contains it.
+  `only`, if given, is a regular expression: only variants whose name it matches
+  (re.search) are run, e.g. 'non_saturating,unroll.steps=(0|10)$'.
   """
   os.makedirs(os.path.join(workdir, 'variants'), exist_ok=True)
   variants = expand(sweep_fn)
@@ -376,7 +378,7 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
       loaded = _load_result(npz)
       if loaded is not None:
         results[v.name] = loaded
-    elif only is None or only in v.name:
+    elif only is None or re.search(only, v.name):
       todo.append(v)
   if finished:
     print(f'{len(finished)} variants already in {csv_path}; {len(todo)} to run.')
@@ -441,5 +443,6 @@ if __name__ == '__main__':
                                   'function, e.g. experiments/mode_collapse_ring.py.',
                                   lock_config=True)
   flags.DEFINE_string('workdir', None, 'Directory for results.csv, results.md and plots.')
-  flags.DEFINE_string('only', None, 'Run only the variants whose name contains this.')
+  flags.DEFINE_string('only', None, 'A regular expression: run only the variants whose '
+                      "name it matches, e.g. 'non_saturating,unroll.steps=(0|10)$'.")
   app.run(main)
