@@ -33,6 +33,7 @@ import sys
 import time
 from typing import Any, Sequence
 
+from absl import logging
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -351,6 +352,9 @@ def load_for(path: str, data_config: Any) -> TrainedClassifier:
         f'CPU) with:\n  {_train_command(data_config, workdir)}\nor set '
         "--config.eval.classifier='' to evaluate without classifier metrics.")
   clf = load(workdir)
+  if clf.meta['dataset'] != dataset_key(data_config):
+    logging.warning('config.eval.classifier: the classifier in %s was trained on %r, '
+                    'the data is %r.', workdir, clf.meta['dataset'], dataset_key(data_config))
   info = input_pipeline.get_info(base_data_config(data_config))
   if tuple(clf.meta['image_shape']) != tuple(info.shape) or clf.num_classes != info.num_classes:
     raise ValueError(
