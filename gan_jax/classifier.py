@@ -348,8 +348,8 @@ def load_for(path: str, data_config: Any) -> TrainedClassifier:
   if not os.path.exists(os.path.join(workdir, METADATA_FILE)):
     raise FileNotFoundError(
         f'config.eval.classifier={path!r}: no trained classifier for dataset '
-        f'{dataset_key(data_config)!r} in {workdir}. Train it once (a few minutes on '
-        f'CPU) with:\n  {_train_command(data_config, workdir)}\nor set '
+        f'{dataset_key(data_config)!r} in {workdir}. Train it once (4 epochs of the '
+        f'train split) with:\n  {_train_command(data_config, workdir)}\nor set '
         "--config.eval.classifier='' to evaluate without classifier metrics.")
   clf = load(workdir)
   if clf.meta['dataset'] != dataset_key(data_config):
