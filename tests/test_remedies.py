@@ -96,7 +96,7 @@ def test_remedies_train(model):
                                   out_activation='linear', **model), (2,), 0)
   base = linear_spec()
   spec = steps.GANSpec(generator=g, discriminator=d, g_tx=base.g_tx, d_tx=base.d_tx,
-                       loss=base.loss, latent_dim=3, unroll_steps=1)
+                       loss=base.loss, latent_dim=3)
   state = steps.init_state(spec, jax.random.PRNGKey(0), (2,))
   new, metrics = jax.jit(functools.partial(steps.train_step, spec=spec))(
       state, {'x': jnp.asarray(REAL)})
