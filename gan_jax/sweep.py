@@ -318,9 +318,10 @@ def write_figures(workdir: str, variants: list[Variant], results: dict[str, Vari
   done = [v.name for v in variants if v.name in results]
   if not done:
     return
-  panels = {n: list(results[n].final_samples) for n in done}
-  subtitles = {n: [f'{int(m)} modes, {100 * h:.0f}% HQ' for m, h in
-                   zip(results[n].modes[:, -1], results[n].high_quality[:, -1])]
+  label = lambda n: n.replace(',', '\n')  # row titles fit beside the panels
+  panels = {label(n): list(results[n].final_samples) for n in done}
+  subtitles = {label(n): [f'{int(m)} modes, {100 * h:.0f}% HQ' for m, h in
+                          zip(results[n].modes[:, -1], results[n].high_quality[:, -1])]
                for n in done}
   plotting.mixture_sample_grid(panels, centers, os.path.join(workdir, 'samples.png'),
                                subtitles=subtitles)
@@ -335,7 +336,7 @@ def write_figures(workdir: str, variants: list[Variant], results: dict[str, Vari
       # At most 6 snapshots, evenly spaced, always including the last.
       idx = np.unique(np.linspace(0, len(r.steps) - 1, min(6, len(r.steps))).round()
                       .astype(int))
-      rows[n] = [(int(r.steps[i]), r.strip_samples[i]) for i in idx]
+      rows[label(n)] = [(int(r.steps[i]), r.strip_samples[i]) for i in idx]
     plotting.mixture_strip(rows, centers, os.path.join(workdir, 'strip.png'))
 
 
