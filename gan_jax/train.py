@@ -280,6 +280,14 @@ def _truncate_metrics(workdir: str, step: int) -> None:
     _write_atomically(path, ''.join(json.dumps(r) + '\n' for r in kept))
 
 
+def _previous_results(workdir: str) -> dict[str, float]:
+  path = os.path.join(workdir, 'results.json')
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return {k: v for k, v in json.load(f).items() if k != 'step'}
+
+
 def read_history(workdir: str) -> dict[str, np.ndarray]:
   """The train/ rows of metrics.jsonl as arrays (for curves)."""
   rows = [r for r in _load_rows(workdir) if 'train/d_loss' in r]
@@ -345,15 +353,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   except BaseException:
     checkpointer.close()
     raise
+  if start_step >= num_steps:
+    checkpointer.close()
+    print(f'{workdir} is already trained to step {start_step} (config.train.num_steps='
+          f'{num_steps}); nothing to do. Raise config.train.num_steps to train on.')
+    return _previous_results(workdir)
   if is_main:
     if restored_step is not None:
       print(f'Resumed from the checkpoint of step {restored_step} in {workdir}.')
       _truncate_metrics(workdir, restored_step)
     _write_config(config, workdir)
 
-  step_fn = make_step_fn(spec, mesh)
-  evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
-  writer = _MetricWriter(workdir, is_main)
+  # From here on SIGTERM / SIGINT stop the run at the end of a step, with a
+  # checkpoint (also while the step compiles).
+  stop = _SignalFlag().__enter__()
+  try:
+    step_fn = make_step_fn(spec, mesh)
+    evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
+    writer = _MetricWriter(workdir, is_main)
+  except BaseException:
+    stop.__exit__()
+    checkpointer.close()
+    raise
   log_every, eval_every = options['log_every'], options['eval_every']
   ckpt_every = options['checkpoint_every']
   pending: list[dict[str, Any]] = []
@@ -391,34 +412,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                   dynamic_ncols=True, desc=os.path.basename(workdir))
   step = start_step
   try:
-    with _SignalFlag() as stop:
-      for step in range(start_step, num_steps):
-        batch = shard_batch(next(data), mesh, spec.d_steps)
-        state, metrics = step_fn(state, batch)
-        pending.append(metrics)
-        done = step + 1
-        bar.update(1)
-        if done % log_every == 0 or done == num_steps:
-          flush(done)
-        if done % eval_every == 0 or done == num_steps:
-          flush(done)
-          if is_main:
-            last_eval = evaluator(host_local(state) if multi_process else state, done,
-                                  workdir)
-            writer.write(done, last_eval)
-          window_start = time.perf_counter()
-        if done % ckpt_every == 0 or done == num_steps:
-          flush(done)
-          checkpointer.save(done, state)
-          window_start = time.perf_counter()
-        if stop_requested(stop, done):
-          flush(done)
-          checkpointer.save(done, state)
-          raise Preempted(f'received {stop.signal or "a stop request"} at step {done}; '
-                          f'saved a checkpoint of step {done} in {checkpointer.directory}. '
-                          'Run the same command to resume.')
-      step = num_steps
+    for step in range(start_step, num_steps):
+      batch = shard_batch(next(data), mesh, spec.d_steps)
+      state, metrics = step_fn(state, batch)
+      pending.append(metrics)
+      done = step + 1
+      bar.update(1)
+      if done % log_every == 0 or done == num_steps:
+        flush(done)
+      if done % eval_every == 0 or done == num_steps:
+        flush(done)
+        if is_main:
+          last_eval = evaluator(host_local(state) if multi_process else state, done,
+                                workdir)
+          writer.write(done, last_eval)
+        window_start = time.perf_counter()
+      if done % ckpt_every == 0 or done == num_steps:
+        flush(done)
+        checkpointer.save(done, state)
+        window_start = time.perf_counter()
+      if stop_requested(stop, done):
+        flush(done)
+        checkpointer.save(done, state)
+        raise Preempted(f'received {stop.signal or "a stop request"} at step {done}; '
+                        f'saved a checkpoint of step {done} in {checkpointer.directory}. '
+                        'Run the same command to resume.')
+    step = num_steps
   finally:
+    stop.__exit__()
     bar.close()
     writer.close()
     checkpointer.close()

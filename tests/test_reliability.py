@@ -248,7 +248,7 @@ def test_sigint_checkpoints_and_raises_preempted(tmp_path, capsys):
 
   def interrupt_after_first_log():
     deadline = time.time() + 300
-    while time.time() < deadline and not metrics.exists():
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text()):
       time.sleep(0.05)
     os.kill(os.getpid(), signal.SIGINT)
 
@@ -455,3 +455,14 @@ def test_fuzzed_bad_overrides_always_give_a_clean_named_error(populated_workdir,
     if name is not None:
       assert name.strip() in message, (override, err)
   assert snapshot(populated_workdir) == before
+
+
+def test_rerunning_a_finished_run_changes_nothing(preempted_and_resumed, no_training, capsys):
+  r = preempted_and_resumed
+  before = snapshot(r['fresh'])
+  code, _ = cli(['--config', RING, '--workdir', str(r['fresh']), *TINY,
+                 '--config.train.log_every=1', f'--config.train.num_steps={r["num_steps"]}',
+                 '--config.train.checkpoint_every=1000', '--config.train.eval_every=1000'],
+                capsys)
+  assert code == 0
+  assert snapshot(r['fresh']) == before
