@@ -405,12 +405,17 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
     write_figures(workdir, variants, results, centers, strip_pair)
 
   write_figures(workdir, variants, results, centers, strip_pair)
-  table = summary_table(read_rows(csv_path), variants, num_modes=len(centers))
+  rows = read_rows(csv_path)
+  table = summary_table(rows, variants, num_modes=len(centers))
+  # Wall time of every variant (compilation included), whichever invocation ran it.
+  wall = sum(float(next(r for r in rows if r['variant'] == v.name)['wall_s'])
+             for v in variants if any(r['variant'] == v.name for r in rows))
   header = (f'# {config.data.name}: {len(variants)} variants x {num_seeds} seeds\n\n'
             f'{int(config.train.num_steps)} steps, batch {int(config.train.batch_size)}, '
             f'{int(config.eval.num_samples)} samples per evaluation; high quality = within '
             '3 std of the nearest mode; a mode is covered if it is the nearest mode of at '
-            'least one high-quality sample. Mean ± std over seeds.\n\n')
+            'least one high-quality sample. Mean ± std over seeds. Training wall time, '
+            f'all variants: {wall:.0f} s.\n\n')
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(header + table)
   print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation).')
