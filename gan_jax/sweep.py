@@ -408,9 +408,10 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
   rows = read_rows(csv_path)
   table = summary_table(rows, variants, num_modes=len(centers))
   # Wall time of every variant (compilation included), whichever invocation ran it.
-  wall = sum(float(next(r for r in rows if r['variant'] == v.name)['wall_s'])
-             for v in variants if any(r['variant'] == v.name for r in rows))
-  header = (f'# {config.data.name}: {len(variants)} variants x {num_seeds} seeds\n\n'
+  ran = [v for v in variants if any(r['variant'] == v.name for r in rows)]
+  wall = sum(float(next(r for r in rows if r['variant'] == v.name)['wall_s']) for v in ran)
+  header = (f'# {config.data.name}: {len(ran)} of {len(variants)} variants x {num_seeds} '
+            'seeds\n\n'
             f'{int(config.train.num_steps)} steps, batch {int(config.train.batch_size)}, '
             f'{int(config.eval.num_samples)} samples per evaluation; high quality = within '
             '3 std of the nearest mode; a mode is covered if it is the nearest mode of at '
