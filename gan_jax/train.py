@@ -337,6 +337,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   batch_size, num_steps = options['batch_size'], options['num_steps']
   _check_batch(batch_size, spec)
   per_process_batch = batch_size // jax.process_count() * spec.d_steps
+  # Built before anything is written: a missing evaluation classifier is bad input.
+  evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
 
   checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                             keep=options['keep_checkpoints'])
@@ -369,7 +371,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   stop = _SignalFlag().__enter__()
   try:
     step_fn = make_step_fn(spec, mesh)
-    evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
     writer = _MetricWriter(workdir, is_main)
   except BaseException:
     stop.__exit__()

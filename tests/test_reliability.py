@@ -340,6 +340,14 @@ def test_missing_dataset_says_how_to_get_it(tmp_path, no_training, capsys):
   assert not (tmp_path / 'w' / 'config.json').exists()
 
 
+def test_missing_classifier_is_an_error_before_anything_is_written(tmp_path, no_training,
+                                                                   capsys):
+  code, err = cli(['--config', FASHION, '--workdir', str(tmp_path / 'w'),
+                   f'--config.eval.classifier={tmp_path / "no_classifiers"}'], capsys)
+  assert_clean_error(code, err, 'no_classifiers', 'gan_jax.classifier')
+  assert not (tmp_path / 'w').exists() or not any((tmp_path / 'w').iterdir())
+
+
 def test_missing_config_file_and_flags(tmp_path, capsys):
   code, err = cli(['--config', str(tmp_path / 'nope.py'), '--workdir', str(tmp_path)], capsys)
   assert_clean_error(code, err, 'nope.py', 'No such file')
