@@ -127,7 +127,6 @@ def _metrics(path: str) -> list[dict[str, float]]:
   return [{k: v for k, v in r.items() if k != 'train/steps_per_sec'} for r in rows]
 
 
-@pytest.mark.slow  # subprocesses compiling several steps (~1-4 min)
 def test_four_devices_train_like_one(tmp_path):
   _tiny_images(str(tmp_path / 'idx'))
   env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={NUM_DEVICES}',

@@ -111,7 +111,6 @@ def _rows(path) -> list[dict[str, float]]:
   return [{k: v for k, v in r.items() if k != 'train/steps_per_sec'} for r in rows]
 
 
-@pytest.mark.slow  # subprocesses compiling several steps (~1-4 min)
 def test_two_processes_train_like_one(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   env.pop('XLA_FLAGS', None)

@@ -150,7 +150,6 @@ def preempted_and_resumed(tmp_path_factory):
               uninterrupted=uninterrupted, resumed=resumed, fresh=fresh)
 
 
-@pytest.mark.slow  # three CLI processes (~1 min idle, several under load)
 def test_sigterm_checkpoints_the_current_step_and_says_so(preempted_and_resumed):
   r = preempted_and_resumed
   stopped = r['stopped']
@@ -162,7 +161,6 @@ def test_sigterm_checkpoints_the_current_step_and_says_so(preempted_and_resumed)
   assert 'Traceback' not in stopped['stderr']
 
 
-@pytest.mark.slow  # three CLI processes (~1 min idle, several under load)
 def test_resumed_run_is_bitwise_the_uninterrupted_run(preempted_and_resumed):
   r = preempted_and_resumed
   for proc in (r['second'], r['uninterrupted']):
@@ -186,7 +184,6 @@ def test_resumed_run_is_bitwise_the_uninterrupted_run(preempted_and_resumed):
   assert f'num_steps = {r["num_steps"]}' in (r['resumed'] / 'config.py').read_text()
 
 
-@pytest.mark.slow  # three CLI processes (~1 min idle, several under load)
 def test_config_py_in_the_workdir_reproduces_the_config(preempted_and_resumed, capsys):
   workdir = preempted_and_resumed['fresh']
   original = json.loads((workdir / 'config.json').read_text())
@@ -202,7 +199,6 @@ def test_config_py_in_the_workdir_reproduces_the_config(preempted_and_resumed, c
   assert_clean_error(code, err, 'num_step')
 
 
-@pytest.mark.slow  # three CLI processes (~1 min idle, several under load)
 def test_divergence_stops_with_the_quantity_and_step_and_keeps_the_checkpoint(
     preempted_and_resumed, tmp_path, capsys):
   r = preempted_and_resumed
@@ -469,7 +465,6 @@ def test_fuzzed_bad_overrides_always_give_a_clean_named_error(populated_workdir,
   assert snapshot(populated_workdir) == before
 
 
-@pytest.mark.slow  # three CLI processes (~1 min idle, several under load)
 def test_rerunning_a_finished_run_changes_nothing(preempted_and_resumed, no_training, capsys):
   r = preempted_and_resumed
   before = snapshot(r['fresh'])
