@@ -12,8 +12,10 @@ from ml_collections import config_dict
 
 def optimizer(lr: float = 2e-4, b1: float = 0.5, b2: float = 0.999,
               name: str = 'adam') -> ml_collections.ConfigDict:
-  # name: adam | rmsprop | sgd | momentum; b1/b2 only for adam, momentum only for momentum.
-  return ml_collections.ConfigDict(dict(name=name, lr=lr, b1=b1, b2=b2, momentum=0.9))
+  # name: adam | rmsprop | sgd | momentum; b1/b2 only for adam, momentum only for
+  # momentum; decay_steps > 0: cosine decay of lr to final_lr_fraction * lr.
+  return ml_collections.ConfigDict(dict(name=name, lr=lr, b1=b1, b2=b2, momentum=0.9,
+                                        decay_steps=0, final_lr_fraction=0.0))
 
 
 def get_base() -> ml_collections.ConfigDict:
