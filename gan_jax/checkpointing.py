@@ -39,6 +39,22 @@ def nonfinite_leaves(tree: Any) -> list[str]:
   return bad
 
 
+def restore_latest(workdir: str, template: Any) -> tuple[Any, int]:
+  """(state, step) of the latest checkpoint in `workdir`/checkpoints, shaped like `template`.
+
+  For reading a finished or running workdir (evaluation, analysis, tests); a
+  workdir without a checkpoint is a FileNotFoundError.
+  """
+  checkpointer = Checkpointer(os.path.join(workdir, 'checkpoints'))
+  try:
+    state, step = checkpointer.restore(template)
+  finally:
+    checkpointer.close()
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {checkpointer.directory}.')
+  return state, step
+
+
 class Checkpointer:
   """Saves every `save_every` steps (and on request), keeps the last `keep`."""
 

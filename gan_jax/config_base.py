@@ -6,8 +6,30 @@ Having the whole schema in one place is what lets a locked config accept
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import types
+
 import ml_collections
 from ml_collections import config_dict
+
+
+def load_config_file(spec: str) -> tuple[types.ModuleType, str | None]:
+  """(module, variant) of a config file given as 'path.py' or 'path.py:variant'."""
+  path, _, variant = spec.partition(':')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'--config={spec!r}: no config file {path!r}.')
+  module_spec = importlib.util.spec_from_file_location(
+      os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module, variant or None
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """`get_config(variant)` of a config file given as 'path.py[:variant]'."""
+  module, variant = load_config_file(spec)
+  return module.get_config(variant)
 
 
 def optimizer(lr: float = 2e-4, b1: float = 0.5, b2: float = 0.999,

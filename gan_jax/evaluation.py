@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
 import os
 import sys
@@ -34,6 +33,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import classifier as classifier_lib
+from gan_jax import config_base
 from gan_jax import input_pipeline
 from gan_jax import metrics as metrics_lib
 from gan_jax import plotting
@@ -252,26 +252,12 @@ def reference_metrics(config: ml_collections.ConfigDict,
   rows['untrained_g'] = {k[len('eval/'):]: v
                          for k, v in evaluator.classifier_metrics(state).items()}
   if workdir:
-    checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'))
-    trained, step = checkpointer.restore(state)
-    checkpointer.close()
-    if step is None:
-      raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints.')
+    trained, step = checkpointing.restore_latest(workdir, state)
     rows['trained_g'] = {'step': float(step), **{
         k[len('eval/'):]: v for k, v in evaluator.classifier_metrics(trained).items()}}
   for row in rows.values():
     row['classifier_test_accuracy'] = evaluator.classifier.test_accuracy
   return rows
-
-
-def _load_config(spec: str) -> ml_collections.ConfigDict:
-  path, _, arg = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('gan_jax_eval_config', path)
-  if module_spec is None or not os.path.exists(path):
-    raise FileNotFoundError(f'--config={spec!r}: no config file {path!r}.')
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument('--num_samples', type=int, default=None, help='overrides eval.num_samples.')
   p.add_argument('--output', default=None, help='write the rows as JSON here.')
   args = p.parse_args(sys.argv[1:] if argv is None else argv)
-  config = _load_config(args.config)
+  config = config_base.load_config(args.config)
   if args.num_samples is not None:
     config.eval.num_samples = args.num_samples
   start = time.perf_counter()

@@ -43,7 +43,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import importlib.util
 import math
 import os
 import re
@@ -63,6 +62,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from gan_jax import config_base
 from gan_jax import factory
 from gan_jax import input_pipeline
 from gan_jax import metrics as metrics_lib
@@ -109,14 +109,9 @@ def expand(sweep_fn: Callable[[Callable[..., None]], None]) -> list[Variant]:
 
 def load_config_module(path: str):
   """The config file as a module (`path` may carry a ':variant' suffix)."""
-  file_path = path.split(':', 1)[0]
-  if not os.path.exists(file_path):
-    raise FileNotFoundError(f'--config {path!r}: no file {file_path!r}.')
-  spec = importlib.util.spec_from_file_location('_sweep_config', file_path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module, _ = config_base.load_config_file(path)
   if not hasattr(module, 'sweep'):
-    raise ValueError(f'--config {file_path!r} defines no sweep(add) function; see '
+    raise ValueError(f'--config {path!r} defines no sweep(add) function; see '
                      'gan_jax/sweep.py for the format.')
   return module
 

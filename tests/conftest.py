@@ -7,6 +7,7 @@ import gzip
 import pathlib
 import struct
 
+import jax
 import numpy as np
 import pytest
 
@@ -70,3 +71,9 @@ def idx_dataset(tmp_path: pathlib.Path) -> IdxDataset:
 def write_idx_dataset_to():
   """The writer itself, for tests that need other layouts (e.g. uncompressed)."""
   return write_idx_dataset
+
+
+def state_arrays(state) -> dict[str, np.ndarray]:
+  """Every leaf of a (restored) state as a host array, keyed by its tree path."""
+  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]
+  return {jax.tree_util.keystr(path): np.asarray(value) for path, value in leaves}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
-import importlib.util
 import os
 import pathlib
 
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from gan_jax import config_base
 from gan_jax import factory
 from gan_jax import input_pipeline
 from gan_jax import steps
@@ -32,10 +32,7 @@ IDX_NAMES = ('fashion_mnist', 'idx')
 
 
 def load_config(path: str, arg: str | None = 'quick') -> ml_collections.ConfigDict:
-  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return config_base.load_config(f'{path}:{arg}' if arg else path)
 
 
 @pytest.fixture(scope='module')

@@ -80,6 +80,7 @@ def _driver(out_dir: str) -> None:
   """Trains every config with and without the mesh; writes the final states."""
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import checkpointing, factory, input_pipeline, steps, train  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from conftest import state_arrays  # pylint: disable=g-import-not-at-top
   assert jax.device_count() == NUM_DEVICES, jax.devices()
   results = {}
   make_mesh = train.make_mesh
@@ -91,12 +92,8 @@ def _driver(out_dir: str) -> None:
       info = input_pipeline.get_info(config.data)
       spec = factory.build_spec(config, info)
       template = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
-      ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'))
-      state, step = ckpt.restore(template)
-      ckpt.close()
-      leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]
-      arrays = {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
-      np.savez(os.path.join(out_dir, f'{name}_{mode}.npz'), **arrays)
+      state, step = checkpointing.restore_latest(workdir, template)
+      np.savez(os.path.join(out_dir, f'{name}_{mode}.npz'), **state_arrays(state))
       results[f'{name}_{mode}'] = step
   train.make_mesh = make_mesh
 

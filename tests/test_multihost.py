@@ -68,15 +68,13 @@ def _global_batches(make_iterator):
 def _restore(workdir: str):
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import checkpointing, factory, input_pipeline, steps  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from conftest import state_arrays  # pylint: disable=g-import-not-at-top
   config = _config()
   info = input_pipeline.get_info(config.data)
   spec = factory.build_spec(config, info)
   template = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'))
-  state, step = ckpt.restore(template)
-  ckpt.close()
-  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]
-  return step, {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
+  state, step = checkpointing.restore_latest(workdir, template)
+  return step, state_arrays(state)
 
 
 def _driver(out_dir: str, mode: str, process_id: int = 0, port: int = 0) -> None:

@@ -32,6 +32,7 @@ from gan_jax import input_pipeline
 from gan_jax import main
 from gan_jax import steps
 from gan_jax import train
+from conftest import state_arrays
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RING = str(ROOT / 'experiments' / 'ring8.py') + ':quick'
@@ -90,13 +91,8 @@ def restore(workdir: pathlib.Path, extra: list[str]):
   info = input_pipeline.get_info(fv.config.data)
   spec = factory.build_spec(fv.config, info)
   template = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
-  ckpt = checkpointing.Checkpointer(str(workdir / 'checkpoints'))
-  try:
-    state, step = ckpt.restore(template)
-  finally:
-    ckpt.close()
-  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]
-  return {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}, step
+  state, step = checkpointing.restore_latest(str(workdir), template)
+  return state_arrays(state), step
 
 
 def metric_rows(workdir: pathlib.Path) -> list[dict[str, float]]:

@@ -113,10 +113,14 @@ def test_ema_is_the_decayed_average_of_g_params():
 
 
 def test_label_smoothing_lowers_the_real_target():
-  # At the same D, a target of 1 - s costs D more on confident real logits.
-  _, (_, plain) = run(make_spec())
+  # BCE(l, 1 - s) - BCE(l, 1) = s (log sigmoid(l) - log sigmoid(-l)) = s l, so at
+  # the same D the smoothed loss is the plain one plus s * mean(real logits).
+  state, (_, plain) = run(make_spec())
   _, (_, smooth) = run(make_spec(label_smoothing=0.2))
   assert float(smooth['d_loss']) != float(plain['d_loss'])
+  real_logits = steps.discriminate(make_spec(), state.d_params, {}, batch()['x'])
+  np.testing.assert_allclose(smooth['d_loss'] - plain['d_loss'],
+                             0.2 * jnp.mean(real_logits), rtol=1e-4, atol=1e-6)
   with pytest.raises(ValueError, match='label_smoothing'):
     make_spec(loss=losses.get_loss('hinge'), label_smoothing=0.1)
 

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 
+from gan_jax import config_base
 from gan_jax import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_experiment(name: str):
-  path = os.path.join(ROOT, 'experiments', name)
-  spec = importlib.util.spec_from_file_location(name[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module, _ = config_base.load_config_file(os.path.join(ROOT, 'experiments', name))
   return module
 
 
