@@ -159,16 +159,22 @@ def _per_example_input_grads(score_fn: Callable[[Array], Array], x: Array) -> Ar
   return grads.reshape(grads.shape[0], -1)
 
 
+Sampler = Callable[[Array, tuple[int, ...]], Array]
+
+
 def gradient_penalty(score_fn: Callable[[Array], Array], real: Array, fake: Array,
-                     key: Array, *, target_norm: float = 1.0) -> Array:
+                     key: Array, *, target_norm: float = 1.0,
+                     uniform: Sampler = jax.random.uniform) -> Array:
   """WGAN-GP's two-sided penalty (Gulrajani et al. 2017, eq. 3).
 
       GP = E_{x_hat}[(||grad_x f(x_hat)||_2 - 1)^2],
       x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per example.
 
-  Multiply by lambda (10 in the paper) and add to the critic loss.
+  Multiply by lambda (10 in the paper) and add to the critic loss. `uniform(key,
+  shape)` draws eps; a data-parallel step passes one that draws the global
+  batch's coefficients and keeps this device's slice.
   """
-  eps = jax.random.uniform(key, (real.shape[0],), dtype=real.dtype)
+  eps = uniform(key, (real.shape[0],)).astype(real.dtype)
   return gradient_norm_penalty(score_fn, interpolate(real, fake, eps),
                                target_norm=target_norm)
 
@@ -237,13 +243,15 @@ def fake_targets(key: Array, shape: tuple[int, ...], *, noise_std: float = 0.0) 
   return targets
 
 
-def add_instance_noise(key: Array, x: Array, std: Array | float) -> Array:
+def add_instance_noise(key: Array, x: Array, std: Array | float, *,
+                       normal: Sampler = jax.random.normal) -> Array:
   """Instance noise (Sonderby et al. 2016, arXiv:1610.04490): x + N(0, std^2).
 
   Applied to both real and fake inputs of D, it makes the two distributions
   overlap so D* is not a step function; `std` is usually annealed to 0.
+  `normal(key, shape)` draws the standard noise (see `gradient_penalty`).
   """
-  return x + std * jax.random.normal(key, x.shape, x.dtype)
+  return x + std * normal(key, x.shape).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------

@@ -138,6 +138,12 @@ def _draw(key: Array, sampler: Callable[[Array, tuple[int, ...]], Array],
   return jax.lax.dynamic_slice_in_dim(full, index * n, n)
 
 
+def _global_sampler(sampler: Callable[[Array, tuple[int, ...]], Array],
+                    axis_name: str | None) -> Callable[[Array, tuple[int, ...]], Array]:
+  """`sampler` for a local shape, drawing the global batch and slicing (see `_draw`)."""
+  return lambda key, shape: _draw(key, sampler, shape, axis_name)
+
+
 def latent_sampler(spec: GANSpec) -> Callable[[Array, tuple[int, ...]], Array]:
   """(key, shape) -> z: N(0, I) or U[-1, 1] (Goodfellow et al. 2014 / seed 000)."""
   if spec.latent_distribution == 'uniform':
@@ -222,9 +228,9 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
   n = real.shape[0]
   if spec.instance_noise > 0:
     std = _instance_noise_std(spec, step)
-    sample_noise = lambda k, s: std * jax.random.normal(k, s)
-    real = real + _draw(k_noise_r, sample_noise, real.shape, axis_name)
-    fake = fake + _draw(k_noise_f, sample_noise, fake.shape, axis_name)
+    normal = _global_sampler(jax.random.normal, axis_name)
+    real = losses_lib.add_instance_noise(k_noise_r, real, std, normal=normal)
+    fake = losses_lib.add_instance_noise(k_noise_f, fake, std, normal=normal)
 
   real_logits, d_batch_stats = _apply(spec.discriminator, d_params, d_batch_stats,
                                       real, real_labels, k_drop, axis_name)
@@ -268,9 +274,9 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
       return logits
     if spec.gradient_penalty > 0:
       # Per-example interpolation coefficients, drawn globally like all noise.
-      eps = _draw(k_gp, jax.random.uniform, (n,), axis_name)
-      gp = losses_lib.gradient_norm_penalty(
-          lambda x: score_fn(x, real_labels), losses_lib.interpolate(real, fake, eps))
+      gp = losses_lib.gradient_penalty(
+          lambda x: score_fn(x, real_labels), real, fake, k_gp,
+          uniform=_global_sampler(jax.random.uniform, axis_name))
       loss = loss + spec.gradient_penalty * gp
       aux['gradient_penalty'] = gp
     if spec.r1_gamma > 0:
@@ -376,10 +382,9 @@ def _g_objective(g_params: PyTree, spec: GANSpec, state: GANState, real: Array,
     if not spec.unroll_exact:
       d_params = jax.lax.stop_gradient(d_params)
   if spec.instance_noise > 0:
-    std = _instance_noise_std(spec, state.step)
-    fake = fake + _draw(jax.random.fold_in(k_d, 1),
-                        lambda k, s: std * jax.random.normal(k, s), fake.shape,
-                        axis_name)
+    fake = losses_lib.add_instance_noise(
+        jax.random.fold_in(k_d, 1), fake, _instance_noise_std(spec, state.step),
+        normal=_global_sampler(jax.random.normal, axis_name))
   fake_logits, _ = _apply(spec.discriminator, d_params, state.d_batch_stats, fake,
                           fake_labels, k_d, axis_name)
   loss = spec.loss.g_loss(fake_logits)

@@ -1,7 +1,7 @@
 """Remedies for mode collapse as options of one step: update order, D steps per G
 step, minibatch discrimination / stddev, PacGAN packing.
 
-The update-order and D-steps tests use the closed-form game of test_unroll.py:
+The update-order and D-steps tests use the closed-form linear game of conftest.py:
 G(z) = a, D(x) = w.x + c, the Wasserstein loss and SGD, where D's gradient w.r.t.
 w is (a - rbar) and G's gradient w.r.t. a is -w.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from gan_jax import models
 from gan_jax import steps
-from tests.test_unroll import A0, ETA_D, ETA_G, REAL, RBAR, W0, linear_spec
+from conftest import A0, ETA_D, ETA_G, REAL, RBAR, W0, linear_spec
 
 REAL2 = REAL[::-1] * 2.0  # second micro-batch, mean (2, 0)
 
@@ -44,13 +44,17 @@ def test_update_order(order):
   np.testing.assert_allclose(state.d_params['w'], w1, rtol=1e-6)
 
 
-def test_two_d_steps_use_one_fresh_real_batch_each():
+@pytest.mark.parametrize('order', ['d_first', 'g_first'])
+def test_two_d_steps_use_one_fresh_real_batch_each(order):
   x = np.concatenate([REAL, REAL2])
-  state = run(linear_spec(d_steps=2), x)
-  w1 = W0 - ETA_D * (A0 - REAL.mean(0))
-  w2 = w1 - ETA_D * (A0 - REAL2.mean(0))
+  state = run(linear_spec(d_steps=2, update_order=order), x)
+  a1 = A0 + ETA_G * W0  # g_first: G moves first, against w0.
+  a_seen = A0 if order == 'd_first' else a1
+  w1 = W0 - ETA_D * (a_seen - REAL.mean(0))
+  w2 = w1 - ETA_D * (a_seen - REAL2.mean(0))
   np.testing.assert_allclose(state.d_params['w'], w2, rtol=1e-6)
-  np.testing.assert_allclose(state.g_params['a'], A0 + ETA_G * w2, rtol=1e-6)
+  np.testing.assert_allclose(state.g_params['a'],
+                             A0 + ETA_G * w2 if order == 'd_first' else a1, rtol=1e-6)
 
 
 def toy_d(**kw):
@@ -101,8 +105,8 @@ def test_remedies_train(model):
   new, metrics = jax.jit(functools.partial(steps.train_step, spec=spec))(
       state, {'x': jnp.asarray(REAL)})
   assert all(np.isfinite(float(v)) for v in metrics.values())
-  for before, after in zip(jax.tree_util.tree_leaves(state.d_params),
-                           jax.tree_util.tree_leaves(new.d_params)):
-    assert before.shape == after.shape
-  assert not np.allclose(jax.tree_util.tree_leaves(new.g_params)[0],
-                         jax.tree_util.tree_leaves(state.g_params)[0])
+  # Both players moved: every parameter tree differs from its initial value.
+  for before, after in ((state.d_params, new.d_params), (state.g_params, new.g_params)):
+    assert jax.tree_util.tree_structure(before) == jax.tree_util.tree_structure(after)
+    assert not all(np.allclose(b, a) for b, a in zip(jax.tree_util.tree_leaves(before),
+                                                       jax.tree_util.tree_leaves(after)))

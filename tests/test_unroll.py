@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import flax.linen as nn
 import jax
 from jax import flatten_util
 import jax.numpy as jnp
@@ -30,38 +29,7 @@ from gan_jax import losses
 from gan_jax import models
 from gan_jax import steps
 
-ETA_D = 0.1
-ETA_G = 0.5
-A0 = np.array([0.3, -0.2], np.float32)
-W0 = np.array([0.5, 1.0], np.float32)
-REAL = np.array([[1.0, 2.0], [3.0, 0.0], [-1.0, 1.0], [1.0, -3.0]], np.float32)
-RBAR = REAL.mean(axis=0)  # (1, 0)
-
-
-class ConstantG(nn.Module):
-  """G(z) = a for every z."""
-
-  @nn.compact
-  def __call__(self, z, labels=None, *, train):
-    a = self.param('a', lambda k: jnp.asarray(A0))
-    return jnp.broadcast_to(a, (z.shape[0], 2)) + 0.0 * z[:, :1]
-
-
-class LinearD(nn.Module):
-  """D(x) = w.x + c."""
-
-  @nn.compact
-  def __call__(self, x, labels=None, *, train):
-    w = self.param('w', lambda k: jnp.asarray(W0))
-    c = self.param('c', nn.initializers.zeros, ())
-    return x @ w + c
-
-
-def linear_spec(**options) -> steps.GANSpec:
-  return steps.GANSpec(generator=ConstantG(), discriminator=LinearD(),
-                       g_tx=optax.sgd(ETA_G), d_tx=optax.sgd(ETA_D),
-                       loss=losses.get_loss('wasserstein'), latent_dim=1, **options)
-
+from conftest import A0, ETA_D, ETA_G, REAL, RBAR, W0, linear_spec
 
 def one_step(spec: steps.GANSpec) -> steps.GANState:
   state = steps.init_state(spec, jax.random.PRNGKey(0), (2,))
