@@ -13,52 +13,16 @@ import pytest
 from gan_jax import classifier
 from gan_jax import input_pipeline
 
-from conftest import write_idx
+from conftest import CLF_NUM_CLASSES, CLF_SIZE, write_idx
 
-SIZE = 8
-NUM_CLASSES = 10
-# Class k is a bright 2x2 block at cell (row, col) of a 4x4 grid of cells.
-CELLS = [(0, 0), (0, 2), (1, 1), (1, 3), (2, 0), (2, 2), (3, 1), (3, 3), (0, 3), (3, 0)]
+SIZE = CLF_SIZE
+NUM_CLASSES = CLF_NUM_CLASSES
 
 
-def synthetic_images(labels: np.ndarray, seed: int) -> np.ndarray:
-  """uint8 (N, 8, 8): noise in [0, 60] plus a 2x2 block of 255 at the label's cell."""
-  rng = np.random.default_rng(seed)
-  images = rng.integers(0, 61, size=(len(labels), SIZE, SIZE)).astype(np.uint8)
-  for i, label in enumerate(labels):
-    r, c = CELLS[label]
-    images[i, 2 * r:2 * r + 2, 2 * c:2 * c + 2] = 255
-  return images
-
-
-def write_synthetic_dataset(directory: pathlib.Path, n_train: int = 400,
-                            n_test: int = 100) -> tuple[np.ndarray, np.ndarray]:
-  """Writes the synthetic IDX files; returns the test split (images, labels)."""
-  directory.mkdir(parents=True, exist_ok=True)
-  train_labels = (np.arange(n_train) % NUM_CLASSES).astype(np.uint8)
-  test_labels = (np.arange(n_test) * 3 % NUM_CLASSES).astype(np.uint8)
-  test_images = synthetic_images(test_labels, seed=1)
-  write_idx(directory / 'train-images-idx3-ubyte.gz', synthetic_images(train_labels, seed=0))
-  write_idx(directory / 'train-labels-idx1-ubyte.gz', train_labels)
-  write_idx(directory / 't10k-images-idx3-ubyte.gz', test_images)
-  write_idx(directory / 't10k-labels-idx1-ubyte.gz', test_labels)
-  return test_images, test_labels
-
-
-def train_tiny(root: pathlib.Path) -> tuple[ml_collections.ConfigDict, str, dict]:
-  """A trained tiny classifier of the synthetic dataset: (data config, workdir, meta)."""
-  write_synthetic_dataset(root / 'synthetic')
-  data = ml_collections.ConfigDict(dict(name='idx', dir=str(root / 'synthetic'),
-                                        value_range=(-1.0, 1.0)))
-  workdir = str(root / 'classifiers' / classifier.dataset_key(data))
-  meta = classifier.train(data, workdir, num_epochs=10, batch_size=20, learning_rate=3e-3,
-                          widths=(8, 16), hidden=32, verbose=False)
-  return data, workdir, meta
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  return train_tiny(tmp_path_factory.mktemp('clf'))
+@pytest.fixture
+def trained(tiny_classifier):
+  """The session's tiny classifier (conftest.py): (data config, workdir, meta)."""
+  return tiny_classifier
 
 
 def test_trains_to_high_accuracy_and_saves(trained):

@@ -18,15 +18,15 @@ from gan_jax import input_pipeline
 from gan_jax import steps
 from gan_jax import train
 
-from test_classifier import train_tiny
+from conftest import ShiftG, linear_spec
 
 VR = (-1.0, 1.0)
 
 
 @pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
+def tiny(tiny_classifier):
   """(data config, trained classifier, cache dir) of the 8x8 synthetic dataset."""
-  data, workdir, _ = train_tiny(tmp_path_factory.mktemp('eval'))
+  data, workdir, _ = tiny_classifier
   return data, classifier.load(workdir), os.path.dirname(workdir)
 
 
@@ -137,3 +137,21 @@ def test_missing_classifier_fails_before_training(tiny, tmp_path):
   spec = factory.build_spec(config, input_pipeline.get_info(data))
   with pytest.raises(FileNotFoundError, match='python -m gan_jax.classifier'):
     evaluation.Evaluator(config, spec, input_pipeline.get_info(data))
+
+
+def test_samples_use_the_ema_parameters_when_asked():
+  # G(z) = a + z (conftest.ShiftG): a sample minus its fixed latent is the `a` used.
+  config = config_base.get_base()
+  config_base.ring(config)
+  config.eval.num_samples = 16
+  info = input_pipeline.get_info(config.data)
+  spec = linear_spec(generator=ShiftG(), latent_dim=2)
+  state = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
+  state = state.replace(g_params={'a': np.array([1.0, -2.0], np.float32)},
+                        ema_params={'a': np.array([0.25, 0.5], np.float32)})
+  ev = evaluation.Evaluator(config, spec, info)
+  z = np.asarray(ev.z)
+  np.testing.assert_allclose(ev.samples(state) - z, np.tile([1.0, -2.0], (len(z), 1)),
+                             atol=1e-6)
+  np.testing.assert_allclose(ev.samples(state, use_ema=True) - z,
+                             np.tile([0.25, 0.5], (len(z), 1)), atol=1e-6)
