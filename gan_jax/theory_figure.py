@@ -6,7 +6,7 @@ Data is N(data_mean, data_std^2). The generator is affine, x = G(z) = shift + sc
 with z ~ N(0, 1), so p_g = N(shift, scale^2) is known in closed form and the optimal
 discriminator D*(x) = p_data / (p_data + p_g) (`theory.optimal_discriminator`) can be
 drawn exactly next to the trained D (`models.mlp.MLPDiscriminator`, trained with
-`losses.minimax_discriminator_loss`). The four panels follow the paper's caption:
+`losses.minimax_discriminator_loss` by the project's `steps.train_step`). The four panels follow the paper's caption:
 
   (a) a pair near convergence: p_g close to p_data, D a partially accurate classifier
       (a few D steps from initialisation);
@@ -25,10 +25,13 @@ domain. Titles give JSD(p_data || p_g) and max |D - D*| where both densities exc
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import pathlib
 import time
 from typing import Any, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -37,6 +40,7 @@ import optax
 from jax.scipy.stats import norm
 
 from gan_jax import losses
+from gan_jax import steps
 from gan_jax import theory
 from gan_jax.models import mlp
 
@@ -81,71 +85,76 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   return args
 
 
-def _generate(g: dict[str, jax.Array], z: jax.Array) -> jax.Array:
-  return g['shift'] + g['scale'] * z
+class AffineGenerator(nn.Module):
+  """x = G(z) = shift + scale z, so p_g = N(shift, scale^2) in closed form."""
+  shift: float = 0.0
+  scale: float = 1.0
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train):
+    del labels, train
+    shift = self.param('shift', lambda k: jnp.float32(self.shift))
+    scale = self.param('scale', lambda k: jnp.float32(self.scale))
+    return shift + scale * z
+
+
+def _frozen(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+  """`tx` with its player held fixed: zero updates, the optimizer state untouched."""
+  return optax.GradientTransformation(
+      tx.init, lambda updates, state, params=None: (
+          jax.tree_util.tree_map(jnp.zeros_like, updates), state))
+
+
+def _discriminator() -> mlp.MLPDiscriminator:
+  return mlp.MLPDiscriminator(widths=(32, 32), activation='relu', dropout=0.0)
 
 
 def train(args: argparse.Namespace) -> list[Snapshot]:
-  """Runs the four stages of Figure 1 and returns (label, G, D) after each."""
-  disc = mlp.MLPDiscriminator(widths=(32, 32), activation='relu', dropout=0.0)
-  g_loss_fn = losses.get_loss(args.g_loss).g_loss
+  """Runs the four stages of Figure 1 through `steps.train_step`; (label, G, D) after each.
+
+  Every stage is the project's step on one spec: D-only stages hold G fixed
+  (its optimizer gives zero updates), the G-only stage holds D fixed, and the
+  alternating stage takes `d_per_g` D updates (one fresh real batch each) per G
+  update. The optimizer states carry over from stage to stage.
+  """
   key = jax.random.PRNGKey(args.seed)
-  d_params = disc.init(jax.random.fold_in(key, 0), jnp.zeros((1, 1)), train=False)
-  g_params = {'shift': jnp.float32(args.g_shift), 'scale': jnp.float32(args.g_scale)}
   d_tx = optax.adam(args.d_lr, b1=0.5)
   g_tx = optax.adam(args.g_lr, b1=0.5)
-  d_opt, g_opt = d_tx.init(d_params), g_tx.init(g_params)
+  base = steps.GANSpec(
+      generator=AffineGenerator(shift=args.g_shift, scale=args.g_scale),
+      discriminator=_discriminator(), g_tx=g_tx, d_tx=d_tx,
+      # D's loss is the minimax cross-entropy for both choices; G's is the named one.
+      loss=losses.get_loss(args.g_loss), latent_dim=1)
+  state = steps.init_state(base, jax.random.fold_in(key, 0), (1,))
 
-  def d_loss(d, g, k):
-    k_real, k_z = jax.random.split(k)
-    real = args.data_mean + args.data_std * jax.random.normal(k_real, (args.batch_size, 1))
-    fake = _generate(g, jax.random.normal(k_z, (args.batch_size, 1)))
-    return losses.minimax_discriminator_loss(disc.apply(d, real, train=True),
-                                             disc.apply(d, fake, train=True))
+  def make_run(spec: steps.GANSpec):
+    step = functools.partial(steps.train_step, spec=spec)
+    n = spec.d_steps * args.batch_size
 
-  def g_loss(g, d, k):
-    fake = _generate(g, jax.random.normal(k, (args.batch_size, 1)))
-    return g_loss_fn(disc.apply(d, fake, train=True))
+    # One compiled loop per spec; the number of steps is a traced value.
+    @jax.jit
+    def run(state, data_key, num_steps):
+      def body(i, state):
+        real = args.data_mean + args.data_std * jax.random.normal(
+            jax.random.fold_in(data_key, i), (n, 1))
+        return step(state, {'x': real})[0]
+      return jax.lax.fori_loop(0, num_steps, body, state)
+    return run
 
-  def d_step(d, d_opt, g, k):
-    grads = jax.grad(d_loss)(d, g, k)
-    updates, d_opt = d_tx.update(grads, d_opt, d)
-    return optax.apply_updates(d, updates), d_opt
-
-  def g_step(g, g_opt, d, k):
-    grads = jax.grad(g_loss)(g, d, k)
-    updates, g_opt = g_tx.update(grads, g_opt, g)
-    return optax.apply_updates(g, updates), g_opt
-
-  # One compiled program for all four stages: step counts and which players move
-  # are traced values, so the figure pays for a single compilation.
-  @jax.jit
-  def run(d, d_opt, g, g_opt, k, num_steps, d_steps_per_step, train_g):
-    def body(i, carry):
-      d, d_opt, g, g_opt = carry
-      k_d, k_g = jax.random.split(jax.random.fold_in(k, i))
-      d, d_opt = jax.lax.fori_loop(
-          0, d_steps_per_step,
-          lambda j, c: d_step(*c, g, jax.random.fold_in(k_d, j)), (d, d_opt))
-      g, g_opt = jax.lax.cond(train_g, lambda: g_step(g, g_opt, d, k_g),
-                              lambda: (g, g_opt))
-      return d, d_opt, g, g_opt
-    return jax.lax.fori_loop(0, num_steps, body, (d, d_opt, g, g_opt))
-
-  snapshots = []
-  # (label, steps, D steps per step, whether G moves).
+  d_only = make_run(dataclasses.replace(base, g_tx=_frozen(g_tx)))
+  g_only = make_run(dataclasses.replace(base, d_tx=_frozen(d_tx)))
+  alternating = make_run(dataclasses.replace(base, d_steps=args.d_per_g))
   stages = [
-      ('(a) D partially trained', args.d_steps_a, 1, False),
-      ('(b) D trained to D*', args.d_steps_b, 1, False),
-      ('(c) G updated against that D', args.g_steps_c, 0, True),
+      ('(a) D partially trained', args.d_steps_a, d_only),
+      ('(b) D trained to D*', args.d_steps_b, d_only),
+      ('(c) G updated against that D', args.g_steps_c, g_only),
       (f'(d) after {args.train_steps_d} x ({args.d_per_g} D + 1 G) steps',
-       args.train_steps_d, args.d_per_g, True),
+       args.train_steps_d, alternating),
   ]
-  for i, (label, num_steps, d_steps_per_step, train_g) in enumerate(stages):
-    d_params, d_opt, g_params, g_opt = run(
-        d_params, d_opt, g_params, g_opt, jax.random.fold_in(key, i + 1),
-        num_steps, d_steps_per_step, train_g)
-    snapshots.append(Snapshot(label, jax.device_get(g_params), d_params))
+  snapshots = []
+  for i, (label, num_steps, run) in enumerate(stages):
+    state = run(state, jax.random.fold_in(key, i + 1), num_steps)
+    snapshots.append(Snapshot(label, jax.device_get(state.g_params), state.d_params))
   return snapshots
 
 
@@ -153,9 +162,8 @@ def train(args: argparse.Namespace) -> list[Snapshot]:
 def _panel_curves(d_params: Params, shift: jax.Array, scale: jax.Array, x: jax.Array,
                   p_data: jax.Array) -> tuple[jax.Array, ...]:
   """p_g, D, D*, JSD(p_data || p_g) and max |D - D*| where both densities exceed 1% of peak."""
-  disc = mlp.MLPDiscriminator(widths=(32, 32), activation='relu', dropout=0.0)
   p_g = norm.pdf(x, shift, scale)
-  d = jax.nn.sigmoid(disc.apply(d_params, x[:, None], train=False))
+  d = jax.nn.sigmoid(_discriminator().apply({'params': d_params}, x[:, None], train=False))
   d_star = theory.optimal_discriminator(p_data, p_g)
   both = (p_data > 0.01 * jnp.max(p_data)) & (p_g > 0.01 * jnp.max(p_g))
   max_err = jnp.max(jnp.where(both, jnp.abs(d - d_star), 0.0))
