@@ -108,7 +108,7 @@ def _data_info(config):
   if config.data.name in ('ring', 'grid'):
     return input_pipeline.get_info(config.data)
   # The shape of Fashion-MNIST, without needing its files for the step itself.
-  return input_pipeline.DataInfo(IMAGE_SHAPE, 10, tuple(config.data.value_range))
+  return input_pipeline.DataInfo(IMAGE_SHAPE, 10, tuple(config.data.value_range), 'image')
 
 
 def _batch(spec, info, batch_size: int, rng: np.random.Generator):

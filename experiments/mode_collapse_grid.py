@@ -1,35 +1,36 @@
-"""Mode collapse on the 25-Gaussian grid: loss x unrolling depth x seeds.
+"""Mode collapse on the 25-Gaussian grid: every remedy against a D that sees the modes.
 
   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py --workdir runs/grid_sweep
+  python -m gan_jax.main --config experiments/mode_collapse_grid.py --workdir runs/grid_gan
   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:quick --workdir /tmp/grid_quick
+  python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:pacgan --workdir runs/grid_pacgan
+  python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:veegan --workdir runs/grid_veegan
 
-PacGAN / VEEGAN setting: 25 Gaussians of std 0.05 at {-4, -2, 0, 2, 4}^2; 2,500
-samples per evaluation; "high quality" = within 3 std of the nearest mode.
-Nets: G 2x128 ReLU as in Metz et al. 2016, D 2x128 ReLU (Metz: 1x128, PacGAN:
-3x200 maxout; one hidden layer resolved the modes poorly in our runs). Latent,
-optimizers and sweep settings are shared with the ring: `config_base.mode_collapse_study`.
-
-`sweep(add)` lists the variants (flax hparam_sweep style): each `add(**overrides)`
-is one variant, keyed by flattened config field names; every variant runs
-`config.sweep.num_seeds` seeds (config.seed + i) vmapped in one program.
+PacGAN / VEEGAN setting: 25 Gaussians of std 0.05 at {-4, -2, 0, 2, 4}^2. The
+protocols (default = the CPU budget protocol, ':pacgan', ':veegan', ':quick') are
+described in `config_base.mode_collapse_study`, the variants of each in
+`config_base.mode_collapse_sweep`.
 """
 
 from gan_jax import config_base
 
+# Published rows beside the sweep's variants: each entry is (the overrides a
+# variant must contain, source, modes, high-quality fraction, KL or None).
+PUBLISHED = [
+    ({'model.latent_dim': 2}, 'PacGAN Table 2, GAN', 17.3, 0.948, 0.70),
+    ({'model.pack': 2}, 'PacGAN Table 2, PacGAN2', 23.8, 0.913, None),
+    ({'model.pack': 4}, 'PacGAN Table 2, PacGAN4', 24.8, 0.936, 0.04),
+    ({'unroll.steps': 5, 'optim.d.lr': 1e-4}, 'VEEGAN Table 1, Unrolled GAN', 23.6, 0.16,
+     None),
+]
+
 
 def get_config(arg: str | None = None):
-  """Variants: ':long' (12,000 steps for the headline pair), ':quick' (a smoke run).
-
-    python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:long \
-        --workdir runs/grid_long --only 'non_saturating,unroll.steps=(0|10)$'
-  """
   c = config_base.get_base()
   config_base.grid(c, std=0.05)
-  config_base.mode_collapse_study(c, arg)
-  c.model.d_widths = (128, 128)
+  config_base.mode_collapse_study(c, arg, dataset='grid')
   return c
 
 
-def sweep(add):
-  # loss in (non_saturating, minimax, wasserstein_gp) x unroll.steps in (0, 1, 5, 10).
-  config_base.loss_by_unroll_sweep(add)
+def sweep(add, config):
+  config_base.mode_collapse_sweep(add, config)

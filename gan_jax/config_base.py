@@ -97,24 +97,34 @@ def get_base() -> ml_collections.ConfigDict:
 
 def ring(c: ml_collections.ConfigDict, *, radius: float = 1.0, std: float = 0.01,
          num_modes: int = 8) -> ml_collections.ConfigDict:
-  """8 Gaussians at angles 2 pi k / 8 (PacGAN: radius 1, std 0.01; Metz: 2, 0.02)."""
+  """8 Gaussians at angles 2 pi k / 8 (PacGAN: radius 1, std 0.01; Metz: 2, 0.02).
+
+  train_size > 0: a finite training set of that many points drawn once from
+  train_seed (PacGAN: 100,000); 0 draws fresh points every step.
+  """
   c.data = ml_collections.ConfigDict(dict(name='ring', num_modes=num_modes,
-                                          radius=radius, std=std))
+                                          radius=radius, std=std, train_size=0,
+                                          train_seed=0))
   return c
 
 
 def grid(c: ml_collections.ConfigDict, *, std: float = 0.05) -> ml_collections.ConfigDict:
-  """25 Gaussians at {-4, -2, 0, 2, 4}^2 (VEEGAN / PacGAN)."""
-  c.data = ml_collections.ConfigDict(dict(name='grid', grid_size=5, spacing=2.0, std=std))
+  """25 Gaussians at {-4, -2, 0, 2, 4}^2 (VEEGAN / PacGAN); train_size as for ring()."""
+  c.data = ml_collections.ConfigDict(dict(name='grid', grid_size=5, spacing=2.0, std=std,
+                                          train_size=0, train_seed=0))
   return c
 
 
 def toy_2d(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The Metz et al. 2016 2-D nets: G 2x128 ReLU, D 1x128 ReLU, linear output."""
+  """The Metz et al. 2016 2-D nets: G 2x128 ReLU, D 1x128 ReLU, linear output.
+
+  Also the fields of the published protocols' nets: batch_norm (G), d_maxout_pieces,
+  init / init_scale (see gan_jax/models/__init__.py).
+  """
   c.model.update(dict(
       name='mlp', latent_dim=256, g_widths=(128, 128), d_widths=(128,),
       g_activation='relu', d_activation='relu', d_dropout=0.0, out_activation='linear',
-      batch_norm=False))
+      batch_norm=False, d_maxout_pieces=0, init='lecun_normal', init_scale=1.0))
   return c
 
 
@@ -155,48 +165,143 @@ def quick(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def mode_collapse_study(c: ml_collections.ConfigDict,
-                        arg: str | None) -> ml_collections.ConfigDict:
-  """Training and sweep settings shared by experiments/mode_collapse_*.py.
+def mode_collapse_study(c: ml_collections.ConfigDict, arg: str | None, *,
+                        dataset: str) -> ml_collections.ConfigDict:
+  """The protocols of experiments/mode_collapse_{ring,grid}.py; `dataset`: 'ring' | 'grid'.
 
-  Metz et al. 2016 nets with a 16-dim latent (Metz: 256, VEEGAN / PacGAN: 2; G's
-  first layer dominates the cost on CPU); Adam 1e-3, beta1 0.5; G's lr decays
-  (cosine) to 1 % so that its samples settle on the modes, D's stays constant so
-  the lookahead keeps its reach. Variants: ':long' (12,000 steps), ':quick'.
+  Default, the budget protocol (about an hour of this 2-core CPU per dataset):
+  G 2 x 128 ReLU (Metz et al. 2016), D 3 x 200 ReLU (PacGAN's width: a 1 x 128
+  D cannot resolve modes 0.03 wide), latent 2 (PacGAN's z), batch 128 points per
+  player (x pack for PacGAN variants, as PacGAN fixes the number of packs), Adam
+  1e-3 / beta1 0.5 for both players, G's lr cosine-decayed to 1 % so that its
+  samples settle on the modes, D's constant; alternating updates (D first);
+  10,000 steps; fresh data; 10 seeds.
+
+  Published protocols (read from the released code; GPU-sized):
+    ':pacgan'  Lin et al. 2018 (fjxmlzn/PacGAN): G 2 -> 4 x 400 (BatchNorm, ReLU,
+               no hidden bias) -> 2; D 3 maxout layers (200 units, 5 pieces);
+               init N(0, 0.02^2), biases 0; z ~ N(0, I_2); 100 packs per step
+               (100 m points per player); Adam 1e-4, beta1 0.8, both players,
+               simultaneous updates; 400,000 steps; a fixed training set of
+               100,000 points sampled with replacement.
+    ':veegan'  Srivastava et al. 2017's GAN baseline (akashgit/VEEGAN, grid only):
+               G 2 x 128 ReLU, D 1 x 128 ReLU; z 254-dim; batch 500; Adam 1e-3,
+               beta1 0.5, simultaneous; 100,000 steps; fresh data.
+    ':metz'    Metz et al. 2016 (ring only, radius 2, std 0.02 as the paper
+               states): G and D 2 x 128 tanh, orthogonal init (gain 1.4); z 256;
+               batch 512; saturating minimax G loss; G Adam 1e-3, D Adam 1e-4,
+               beta1 0.5; 25,000 steps.
+    ':quick'   a smoke-sized run of the default protocol.
+  Evaluation is PacGAN's for all: 2,500 samples of a fixed z shared by every
+  seed, high quality = within 3 std (strict), a mode = >= 1 HQ sample nearest
+  it, KL of the HQ-only mode histogram to uniform.
   """
+  protocols = (None, 'quick', 'pacgan', 'veegan', 'metz')
+  if arg not in protocols:
+    raise ValueError(f'config variant {arg!r} does not exist; valid variants: '
+                     f'{", ".join(repr(p) for p in protocols if p)} (or none).')
+  if arg == 'veegan' and dataset != 'grid':
+    raise ValueError("config variant 'veegan' is VEEGAN's released 2-D code, which "
+                     'trains on the 25-mode grid only; use mode_collapse_grid.py:veegan.')
+  if arg == 'metz' and dataset != 'ring':
+    raise ValueError("config variant 'metz' is Metz et al.'s ring; use "
+                     'mode_collapse_ring.py:metz.')
   toy_2d(c)
-  c.model.latent_dim = 16
   c.loss = 'non_saturating'
+  c.model.d_widths = (200, 200, 200)
+  c.model.latent_dim = 2
   c.train.batch_size = 128
-  c.train.num_steps = 3000
+  c.train.num_steps = 10_000
+  c.train.eval_every = 1000
+  c.train.checkpoint_every = 1000
   c.optim.g = optimizer(lr=1e-3, b1=0.5)
   c.optim.g.decay_steps = c.train.get_ref('num_steps')
   c.optim.g.final_lr_fraction = 0.01
   c.optim.d = optimizer(lr=1e-3, b1=0.5)
   c.eval.num_samples = 2500  # VEEGAN / PacGAN protocol.
   c.sweep = ml_collections.ConfigDict()
-  c.sweep.num_seeds = 5       # vmapped in one program per variant.
-  c.sweep.eval_every = 500    # steps per compiled call; metrics after each.
-  if arg == 'long':
-    c.train.num_steps = 12_000
-    c.sweep.eval_every = 1000
+  c.sweep.protocol = arg or 'budget'
+  c.sweep.num_seeds = 10     # vmapped in one program per variant.
+  c.sweep.eval_every = 1000  # steps per compiled call; metrics after each.
+  if arg == 'pacgan':
+    c.model.update(dict(g_widths=(400, 400, 400, 400), batch_norm=True,
+                        d_widths=(200, 200, 200), d_maxout_pieces=5,
+                        init='normal', init_scale=0.02))
+    c.train.batch_size = 100
+    c.train.num_steps = 400_000
+    c.update_order = 'simultaneous'
+    c.optim.g = optimizer(lr=1e-4, b1=0.8, b2=0.999)
+    c.optim.d = optimizer(lr=1e-4, b1=0.8, b2=0.999)
+    c.data.train_size = 100_000
+    c.train.eval_every = c.train.checkpoint_every = c.sweep.eval_every = 10_000
+  if arg == 'veegan':
+    c.model.update(dict(latent_dim=254, d_widths=(128,)))
+    c.train.batch_size = 500
+    c.train.num_steps = 100_000
+    c.update_order = 'simultaneous'
+    c.optim.g = optimizer(lr=1e-3, b1=0.5)
+    c.optim.d = optimizer(lr=1e-3, b1=0.5)
+    c.train.eval_every = c.train.checkpoint_every = c.sweep.eval_every = 5000
+  if arg == 'metz':
+    ring(c, radius=2.0, std=0.02)
+    c.model.update(dict(latent_dim=256, d_widths=(128, 128), g_activation='tanh',
+                        d_activation='tanh', init='orthogonal', init_scale=1.4))
+    c.loss = 'minimax'
+    c.train.batch_size = 512
+    c.train.num_steps = 25_000
+    c.optim.g = optimizer(lr=1e-3, b1=0.5)
+    c.optim.d = optimizer(lr=1e-4, b1=0.5)
+    c.train.eval_every = c.train.checkpoint_every = c.sweep.eval_every = 2500
   if arg == 'quick':
     c.train.num_steps = 40
     c.train.batch_size = 32
+    c.train.log_every = 10
+    c.train.eval_every = c.train.checkpoint_every = 20
     c.sweep.num_seeds = 2
     c.sweep.eval_every = 20
     c.eval.num_samples = 500
   return c
 
 
-# non_saturating first: its plain / K = 10 pair is the strip figure, and an
-# interrupted sweep has the headline comparison first.
-MODE_COLLAPSE_LOSSES = ('non_saturating', 'minimax', 'wasserstein_gp')
-MODE_COLLAPSE_UNROLL_STEPS = (0, 1, 5, 10)
+def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
+  """The variants of a mode-collapse protocol (`config.sweep.protocol`).
 
-
-def loss_by_unroll_sweep(add) -> None:
-  """loss in MODE_COLLAPSE_LOSSES x unroll.steps in MODE_COLLAPSE_UNROLL_STEPS."""
-  for loss in MODE_COLLAPSE_LOSSES:
-    for k in MODE_COLLAPSE_UNROLL_STEPS:
-      add(loss=loss, **{'unroll.steps': k})
+  Budget protocol and ':quick': the plain GAN at latent 2 (PacGAN's row) and 16
+  (VEEGAN's), then every remedy the project has, each against the 3 x 200 D:
+  PacGAN packing 2 / 3 / 4 (batch 128 m points: PacGAN fixes the packs),
+  minibatch stddev and discrimination, R1 (gamma 0.1 and 1), instance noise
+  (std 0.1 decayed linearly to 0 over the first half), update order
+  (simultaneous, G first), unrolled D (K = 5, exact and first order; K = 5
+  with D's lr at 1e-4, Metz et al.'s tenth of G's; 5 seeds each). ':pacgan':
+  pack 1-4.
+  ':veegan', ':metz': the plain GAN and K = 5 unrolled.
+  """
+  protocol = config.sweep.protocol
+  batch = int(config.train.batch_size)
+  if protocol in ('veegan', 'metz'):
+    add(**{'unroll.steps': 0})
+    add(**{'unroll.steps': 5})
+    return
+  if protocol == 'pacgan':
+    for m in (1, 2, 3, 4):
+      add(**{'model.pack': m, 'train.batch_size': batch * m})
+    return
+  add(**{'model.latent_dim': 2})
+  add(**{'model.latent_dim': 16})
+  for m in (2, 3, 4):
+    add(**{'model.pack': m, 'train.batch_size': batch * m})
+  add(**{'model.minibatch': 'stddev'})
+  add(**{'model.minibatch': 'discrimination'})
+  add(**{'penalty.r1': 0.1})
+  add(**{'penalty.r1': 1.0})
+  add(**{'instance_noise.std': 0.1,
+         'instance_noise.decay_steps': int(config.train.num_steps) // 2})
+  add(update_order='simultaneous')
+  add(update_order='g_first')
+  # The lookahead costs ~10x a plain step (K = 5 x 10 seeds: 7 steps/s here), so
+  # the unrolled variants run 5 seeds within the hour.
+  unrolled_seeds = min(5, int(config.sweep.num_seeds))
+  add(**{'unroll.steps': 5, 'unroll.exact': True, 'sweep.num_seeds': unrolled_seeds})
+  add(**{'unroll.steps': 5, 'unroll.exact': False, 'sweep.num_seeds': unrolled_seeds})
+  add(**{'unroll.steps': 5, 'unroll.exact': True, 'optim.d.lr': 1e-4,
+         'sweep.num_seeds': unrolled_seeds})

@@ -39,7 +39,14 @@ from gan_jax import metrics as metrics_lib
 from gan_jax import plotting
 from gan_jax import steps
 
-MIXTURES = ('ring', 'grid')
+# Evaluation noise is keyed apart from training (PRNGKey(seed) starts training).
+EVAL_KEY_OFFSET = 1_000_003
+
+
+def eval_key(config: ml_collections.ConfigDict) -> jax.Array:
+  """The fixed key of a run's evaluation z: every evaluation, main or sweep, uses it."""
+  return jax.random.PRNGKey(int(config.seed) + EVAL_KEY_OFFSET)
+
 GRID_COLUMNS = 10
 # G is sampled in chunks of this many so one compiled shape serves any num_samples.
 SAMPLE_CHUNK = 500
@@ -135,8 +142,8 @@ class Evaluator:
     self.config = config
     self.spec = spec
     self.data_info = data_info
-    self.is_mixture = config.data.name in MIXTURES
-    key = jax.random.PRNGKey(config.seed + 1_000_003)
+    self.is_mixture = data_info.is_mixture
+    key = eval_key(config)
     if self.is_mixture:
       self.num_samples = int(config.eval.get('num_samples', 2500))
       self.centers, self.std = input_pipeline.mixture_modes(config.data)

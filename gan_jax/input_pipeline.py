@@ -2,9 +2,9 @@
 
 Every dataset is selected by `data_config.name`:
 
-  * 'ring', 'grid': 2-D Gaussian mixtures with equal weights, sampled on the fly
-    (the mode-collapse benchmarks of Metz et al. 2016, arXiv:1611.02163; VEEGAN,
-    arXiv:1705.07761; PacGAN, arXiv:1712.04086). The label is the mode index.
+  * 'ring', 'grid': 2-D Gaussian mixtures with equal weights, drawn by the one
+    JAX sampler of `gan_jax/datasets/mixtures.py` (fresh, or from a finite
+    training set). The label is the mode index.
   * 'idx': MNIST-format IDX files (`train-images-idx3-ubyte.gz`, ...) in
     `data_config.dir`. Alias 'fashion_mnist': Debian's `dataset-fashion-mnist`.
   * 'tfds': `tfds.data_source(data_config.tfds_name)`, which reads prepared
@@ -38,12 +38,17 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from gan_jax.datasets import mixtures
+
 # An ml_collections.ConfigDict, or any mapping with `.get` (e.g. a dict).
 DataConfig = Any
 Batch = dict[str, np.ndarray]
 
-MIXTURE_NAMES = ('ring', 'grid')
-NAMES = ('ring', 'grid', 'idx', 'tfds', 'stacked', 'fashion_mnist', 'mnist')
+MIXTURE_NAMES = mixtures.NAMES
+IMAGE_NAMES = ('idx', 'tfds', 'stacked', 'fashion_mnist', 'mnist')
+NAMES = MIXTURE_NAMES + IMAGE_NAMES
+# What evaluation, plotting and the sweep branch on, never a dataset's name.
+KINDS = (mixtures.KIND, 'image')
 # Where Debian's `dataset-fashion-mnist` package puts its IDX files.
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 DEFAULT_VALUE_RANGE = (-1.0, 1.0)
@@ -61,6 +66,8 @@ class DataInfo:
   Attributes:
     shape: one example, e.g. (2,) for mixtures, (28, 28, 1) for MNIST,
       (28, 28, 3) for stacked MNIST.
+    kind: 'mixture' (2-D points, mode metrics) or 'image' (pictures,
+      classifier metrics).
     num_classes: labels lie in [0, num_classes): the class, the mixture mode
       index, or C**3 (1000) for stacked data.
     value_range: images are scaled from uint8 [0, 255] to this interval. For
@@ -70,6 +77,11 @@ class DataInfo:
   shape: tuple[int, ...]
   num_classes: int
   value_range: tuple[float, float]
+  kind: str
+
+  @property
+  def is_mixture(self) -> bool:
+    return self.kind == mixtures.KIND
 
 
 # ---------------------------------------------------------------------------
@@ -125,56 +137,14 @@ def _positive(data_config: DataConfig, field: str, default: float,
 
 
 # ---------------------------------------------------------------------------
-# 2-D Gaussian mixtures.
+# 2-D Gaussian mixtures: gan_jax/datasets/mixtures.py.
 # ---------------------------------------------------------------------------
 
 
 def mixture_modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
-  """Mode centers (M, 2) float64 and the per-coordinate std of a mixture.
-
-  ring: M = `num_modes` (8) centers radius * (cos t_k, sin t_k) at angles
-    t_k = 2 pi k / M, k = 0..M-1 (endpoint excluded); `radius` 1.0, `std` 0.01
-    (the PacGAN setting; Metz et al. use radius 2, std 0.02).
-  grid: `grid_size`**2 (25) centers ((i - (g-1)/2) * spacing,
-    (j - (g-1)/2) * spacing) in row-major (i, j) order; `spacing` 2.0 gives
-    {-4, -2, 0, 2, 4}^2; `std` 0.05.
-  """
-  name = _name(data_config)
-  if name == 'ring':
-    num_modes = _positive(data_config, 'num_modes', 8, integer=True)
-    radius = _positive(data_config, 'radius', 1.0)
-    std = _positive(data_config, 'std', 0.01, allow_zero=True)
-    angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
-    centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
-  elif name == 'grid':
-    size = _positive(data_config, 'grid_size', 5, integer=True)
-    spacing = _positive(data_config, 'spacing', 2.0)
-    std = _positive(data_config, 'std', 0.05, allow_zero=True)
-    coords = (np.arange(size) - (size - 1) / 2.0) * spacing
-    xs, ys = np.meshgrid(coords, coords, indexing='ij')
-    centers = np.stack([xs.ravel(), ys.ravel()], axis=-1)
-  else:
-    raise ValueError(
-        f'mixture_modes needs a mixture, one of {list(MIXTURE_NAMES)}; '
-        f'got data.name={name!r}.')
-  return centers, std
-
-
-def _mixture_batches(centers: np.ndarray, std: float, batch_size: int,
-                     rng: np.random.Generator, skip: int) -> Iterator[Batch]:
-  centers = centers.astype(np.float32)
-  std = np.float32(std)
-  for _ in range(skip):
-    # Same draws as a full batch, so that skipping equals consuming; the
-    # normal sampler's rejection steps leave no cheaper way to advance.
-    rng.integers(len(centers), size=batch_size, dtype=np.int32)
-    rng.standard_normal((batch_size, 2), dtype=np.float32)
-  while True:
-    labels = rng.integers(len(centers), size=batch_size, dtype=np.int32)
-    x = rng.standard_normal((batch_size, 2), dtype=np.float32)
-    x *= std
-    x += centers[labels]
-    yield {'x': x, 'label': labels}
+  """Mode centers (M, 2) float64 and the per-coordinate std (`mixtures.modes`)."""
+  _name(data_config)
+  return mixtures.modes(data_config)
 
 
 # ---------------------------------------------------------------------------
@@ -495,15 +465,14 @@ def get_info(data_config: DataConfig) -> DataInfo:
   (so a dataset that is not prepared fails here, with how to prepare it).
   """
   if _kind(data_config) in MIXTURE_NAMES:
-    centers, std = mixture_modes(data_config)
-    pad = 4.0 * std
+    centers, _ = mixtures.modes(data_config)
+    mixtures.train_size(data_config)  # checked here, before anything is written
     return DataInfo(shape=(2,), num_classes=len(centers),
-                    value_range=(float(centers.min() - pad),
-                                 float(centers.max() + pad)))
+                    value_range=mixtures.value_range(data_config), kind=mixtures.KIND)
   shape, num_classes = _image_info(data_config)
   return DataInfo(shape=tuple(int(d) for d in shape),
                   num_classes=int(num_classes),
-                  value_range=_value_range(data_config))
+                  value_range=_value_range(data_config), kind='image')
 
 
 def load_arrays(data_config: DataConfig,
@@ -548,7 +517,7 @@ def make_iterator(data_config: DataConfig, *, split: str, batch_size: int,
 
   `skip_batches=k` yields exactly what dropping the first k batches would, for
   resuming: for images without gathering them (one permutation per skipped
-  epoch), for mixtures by drawing and discarding their random numbers.
+  epoch), for mixtures by keying batch t with t (`mixtures.batches`).
   """
   if isinstance(batch_size, bool) or not isinstance(
       batch_size, (int, np.integer)) or batch_size < 1:
@@ -561,14 +530,17 @@ def make_iterator(data_config: DataConfig, *, split: str, batch_size: int,
   if not isinstance(skip_batches, (int, np.integer)) or skip_batches < 0:
     raise ValueError(
         f'skip_batches={skip_batches!r} must be a non-negative integer.')
+  kind = _kind(data_config)
+  if kind in MIXTURE_NAMES:
+    # The sweep's on-device sampler, batch t keyed by t (one stream for both).
+    mixtures.modes(data_config)
+    return mixtures.batches(data_config, batch_size=int(batch_size), seed=int(seed),
+                            process_index=int(process_index),
+                            skip_batches=int(skip_batches))
   # Independent streams per process and per split (crc32: stable across runs,
   # unlike hash()).
   rng = np.random.default_rng(
       [int(seed), int(process_index), zlib.crc32(split.encode())])
-  kind = _kind(data_config)
-  if kind in MIXTURE_NAMES:
-    centers, std = mixture_modes(data_config)
-    return _mixture_batches(centers, std, batch_size, rng, skip_batches)
 
   scale_fn = _scaler(_value_range(data_config))
   base = _base(data_config) if kind == 'stacked' else data_config

@@ -7,7 +7,7 @@ touches the model or the training state.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -154,11 +154,12 @@ def mode_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], pa
   `curves` maps a variant name to (steps (T,), modes (S, T), high_quality (S, T)).
   """
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-  for name, (steps, modes, hq) in curves.items():
+  for i, (name, (steps, modes, hq)) in enumerate(curves.items()):
+    color, style = line_style(i)
     for ax, values in ((ax1, np.asarray(modes, float)), (ax2, 100 * np.asarray(hq, float))):
       mean, std = values.mean(axis=0), values.std(axis=0)
-      line, = ax.plot(steps, mean, label=name, lw=1.2)
-      ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+      ax.plot(steps, mean, label=name, lw=1.2, color=color, ls=style)
+      ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.12)
   ax1.axhline(num_modes, color='gray', lw=0.8, ls='--')
   ax1.set_ylim(-0.3, num_modes + 0.5)
   ax1.set_ylabel('modes covered (mean over seeds)')
@@ -167,4 +168,45 @@ def mode_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], pa
   for ax in (ax1, ax2):
     ax.set_xlabel('step')
   ax2.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5))
+  _save(fig, path)
+
+
+_LINE_STYLES = ('-', '--', ':', '-.')
+
+
+def line_style(i: int) -> tuple[Any, str]:
+  """The i-th (colour, line style): 10 colours x 4 styles, so 40 curves stay distinct."""
+  colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  return colors[i % len(colors)], _LINE_STYLES[(i // len(colors)) % len(_LINE_STYLES)]
+
+
+def modes_vs_quality(points: dict[str, tuple[np.ndarray, np.ndarray]], path: str, *,
+                     num_modes: int,
+                     published: dict[str, list] | None = None) -> None:
+  """Final modes against high-quality %, one marker per variant (mean +- s.e. over seeds).
+
+  `points` maps a variant to (modes (S,), high_quality (S,)); `published` maps a
+  variant to its published rows (source, modes, high quality, KL), drawn as
+  open stars in the variant's colour and labelled with their source.
+  """
+  published = published or {}
+  fig, ax = plt.subplots(figsize=(9, 6))
+  for i, (name, (modes, hq)) in enumerate(points.items()):
+    color, _ = line_style(i)
+    modes, hq = np.asarray(modes, float), 100 * np.asarray(hq, float)
+    n = max(len(modes), 1)
+    se = lambda v: v.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+    ax.errorbar(hq.mean(), modes.mean(), xerr=se(hq), yerr=se(modes), fmt='o',
+                color=color, ms=6, capsize=2, label=name)
+    for source, p_modes, p_hq, _ in published.get(name, ()):
+      ax.plot(100 * p_hq, p_modes, marker='*', ms=13, mfc='none', mec=color, ls='none')
+      ax.annotate(source, (100 * p_hq, p_modes), fontsize=6, color=color,
+                  xytext=(4, 4), textcoords='offset points')
+  ax.axhline(num_modes, color='gray', lw=0.8, ls='--')
+  ax.set_xlim(-2, 102)
+  ax.set_ylim(-0.3, num_modes + 0.8)
+  ax.set_xlabel('high-quality samples, % (mean ± s.e. over seeds)')
+  ax.set_ylabel(f'modes covered of {num_modes}')
+  ax.set_title('dots: measured; open stars: published (same colour = same variant)')
+  ax.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5))
   _save(fig, path)

@@ -11,7 +11,7 @@ computation as seed i run alone (tests/test_seeds.py checks this).
     step = make_multi_seed_step(spec)                  # one step, host batches
     states, metrics = step(states, {'x': x})           # x: (S, d_steps * B, 2)
 
-    sampler = mixture_sampler(centers, std)            # real data drawn on device
+    sampler = mixtures.make_sampler(config.data)       # real data drawn on device
     run = make_train_n_steps(spec, sampler, batch_size=256, num_steps=500)
     states, metrics = run(states, data_keys(seeds))    # 500 steps of all S seeds
 
@@ -43,9 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import steps
+from gan_jax.datasets import mixtures
 
 Array = jax.Array
-Sampler = Callable[[Array, int], Array]
+Sampler = Callable[[Array, int], dict[str, Array]]
 
 SINGLE_THREAD_XLA_FLAGS = (
     '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1')
@@ -68,9 +69,8 @@ def init_states(spec: steps.GANSpec, seeds: Sequence[int],
 
 
 def data_keys(seeds: Sequence[int]) -> Array:
-  """(S, 2) keys of each seed's real-data stream; independent of the model keys."""
-  return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(int(s)), 0x5EED)
-                    for s in seeds])
+  """(S, 2) keys of each seed's real-data stream (`mixtures.data_key`)."""
+  return jnp.stack([mixtures.data_key(s) for s in seeds])
 
 
 def unstack(states: steps.GANState, index: int) -> steps.GANState:
@@ -96,31 +96,19 @@ def make_multi_seed_step(spec: steps.GANSpec, num_seeds: int | None = None, *,
   return jax.jit(multi_step, donate_argnums=0 if donate else ())
 
 
-def mixture_sampler(centers: np.ndarray, std: float) -> Sampler:
-  """(key, n) -> (n, D) draws from the equal-weight isotropic Gaussian mixture."""
-  centers = jnp.asarray(centers, jnp.float32)
-
-  def sample(key: Array, n: int) -> Array:
-    k_mode, k_noise = jax.random.split(key)
-    modes = jax.random.randint(k_mode, (n,), 0, centers.shape[0])
-    return centers[modes] + std * jax.random.normal(k_noise, (n, centers.shape[1]))
-
-  return sample
-
-
 def train_n_steps(state: steps.GANState, data_key: Array, *, spec: steps.GANSpec,
                   sampler: Sampler, batch_size: int, num_steps: int
                   ) -> tuple[steps.GANState, dict[str, Array]]:
   """`num_steps` train steps of one seed under `lax.scan`, real data drawn on device.
 
-  The batch of step t is `sampler(fold_in(data_key, t), d_steps * batch_size)`.
+  The batch of step t is `sampler(fold_in(data_key, t), d_steps * batch_size)`, a
+  dict such as `mixtures.make_sampler` returns; `gan_jax.main` draws the same.
   Returns the final state and the metrics averaged over the steps.
   """
   n = spec.d_steps * batch_size
 
   def body(s, _):
-    batch = {'x': sampler(jax.random.fold_in(data_key, s.step), n)}
-    return steps.train_step(s, batch, spec=spec)
+    return steps.train_step(s, sampler(jax.random.fold_in(data_key, s.step), n), spec=spec)
 
   state, metrics = jax.lax.scan(body, state, None, length=num_steps)
   return state, jax.tree_util.tree_map(lambda m: jnp.mean(m, axis=0), metrics)

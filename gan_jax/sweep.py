@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import inspect
 import math
 import os
 import re
@@ -63,14 +64,15 @@ import numpy as np
 import tqdm
 
 from gan_jax import config_base
+from gan_jax import evaluation
 from gan_jax import factory
 from gan_jax import input_pipeline
 from gan_jax import metrics as metrics_lib
 from gan_jax import plotting
 from gan_jax import seeds as seeds_lib
 from gan_jax import steps
+from gan_jax.datasets import mixtures
 
-MIXTURES = ('ring', 'grid')
 CSV_FIELDS = ('variant', 'seed', 'status', 'step', 'modes', 'high_quality', 'kl',
               'kl_all', 'diverged_at', 'wall_s', 'steps_per_s', 'error', 'overrides')
 
@@ -91,8 +93,13 @@ def variant_name(overrides: dict[str, Any]) -> str:
   return ','.join(f'{k}={fmt(v)}' for k, v in overrides.items()) or 'base'
 
 
-def expand(sweep_fn: Callable[[Callable[..., None]], None]) -> list[Variant]:
-  """Calls `sweep_fn(add)` and returns the variants in the order they were added."""
+def expand(sweep_fn: Callable[..., None],
+           config: ml_collections.ConfigDict | None = None) -> list[Variant]:
+  """Calls `sweep_fn(add)` (or `sweep_fn(add, config)`) and returns the variants in order.
+
+  A two-argument `sweep(add, config)` sees the (overridden) config, so variants
+  can depend on it, e.g. a batch scaled with PacGAN's pack size.
+  """
   variants: list[Variant] = []
 
   def add(**overrides):
@@ -101,7 +108,10 @@ def expand(sweep_fn: Callable[[Callable[..., None]], None]) -> list[Variant]:
       raise ValueError(f'sweep(): variant {variant.name!r} was added twice.')
     variants.append(variant)
 
-  sweep_fn(add)
+  if len(inspect.signature(sweep_fn).parameters) >= 2:
+    sweep_fn(add, config)
+  else:
+    sweep_fn(add)
   if not variants:
     raise ValueError('sweep() added no variant; call add(**overrides) at least once.')
   return variants
@@ -155,13 +165,14 @@ class VariantResult:
 def run_variant(config: ml_collections.ConfigDict, seeds: list[int], *,
                 desc: str = '') -> VariantResult:
   """Trains `config` for every seed in one vmapped program and evaluates as it goes."""
-  if config.data.name not in MIXTURES:
-    raise ValueError(f'the sweep runner trains 2-D mixtures; config.data.name='
-                     f'{config.data.name!r}, valid choices: {", ".join(MIXTURES)}.')
   start = time.perf_counter()
   data_info = input_pipeline.get_info(config.data)
+  if not data_info.is_mixture:
+    raise ValueError(f'the sweep runner trains 2-D mixtures; config.data.name='
+                     f'{config.data.name!r}, valid choices: '
+                     f'{", ".join(input_pipeline.MIXTURE_NAMES)}.')
   spec = factory.build_spec(config, data_info)
-  centers, std = input_pipeline.mixture_modes(config.data)
+  centers, std = mixtures.modes(config.data)
   num_steps = int(config.train.num_steps)
   eval_every = int(config.sweep.eval_every)
   if num_steps % eval_every:
@@ -171,11 +182,10 @@ def run_variant(config: ml_collections.ConfigDict, seeds: list[int], *,
   states = seeds_lib.init_states(spec, seeds, data_info.shape)
   keys = seeds_lib.data_keys(seeds)
   train = seeds_lib.make_train_n_steps(
-      spec, seeds_lib.mixture_sampler(centers, std),
+      spec, mixtures.make_sampler(config.data),
       batch_size=int(config.train.batch_size), num_steps=eval_every)
   sample = seeds_lib.make_sample_fn(spec)
-  z = steps.sample_latents(spec, jax.random.PRNGKey(int(config.seed) + 1_000_003),
-                           int(config.eval.num_samples))
+  z = steps.sample_latents(spec, evaluation.eval_key(config), int(config.eval.num_samples))
   evaluate = jax.jit(jax.vmap(lambda x: metrics_lib.mixture_metrics(x, centers, std)))
 
   history: dict[str, list[np.ndarray]] = {k: [] for k in ('modes', 'high_quality', 'kl',
@@ -257,23 +267,58 @@ def append_rows(path: str, rows: list[dict]) -> None:
     os.fsync(f.fileno())
 
 
+def seed_statistics(values) -> tuple[float, float, float]:
+  """(mean, std with ddof = 1, standard error std / sqrt(n)) over seeds; nan where undefined."""
+  v = np.asarray(values, float)
+  if v.size == 0:
+    return float('nan'), float('nan'), float('nan')
+  std = float(v.std(ddof=1)) if v.size > 1 else float('nan')
+  return float(v.mean()), std, std / math.sqrt(v.size)
+
+
 def _mean_std(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
   if not values:
     return '-'
-  v = scale * np.asarray(values, float)
-  return f'{v.mean():.{digits}f} ± {v.std():.{digits}f}'
+  mean, std, se = seed_statistics(scale * np.asarray(values, float))
+  if math.isnan(std):
+    return f'{mean:.{digits}f}'
+  return f'{mean:.{digits}f} ± {std:.{digits}f} (s.e. {se:.{digits}f})'
 
 
-def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int) -> str:
-  """Markdown: mean ± std (population std over seeds) of the final metrics per variant.
+def published_rows(published, variant: Variant) -> list[tuple]:
+  """The (source, modes, high quality, KL) rows of `published` whose overrides `variant` has.
+
+  `published` is a config module's PUBLISHED: a list of (overrides, source,
+  modes, high-quality fraction, KL or None); an entry matches a variant whose
+  overrides include every one of its (field, value) pairs.
+  """
+  return [tuple(entry[1:]) for entry in published or ()
+          if all(k in variant.overrides and variant.overrides[k] == v
+                 for k, v in entry[0].items())]
+
+
+def _published_cell(entries) -> str:
+  """'PacGAN Table 1, GAN: 6.3 / 98.2 % / 0.45' for each published row of a variant."""
+  cells = []
+  for source, modes, hq, kl in entries or ():
+    kl_text = '-' if kl is None else f'{kl:.2f}'
+    cells.append(f'{source}: {modes:g} / {100 * hq:.1f} % / {kl_text}')
+  return '<br>'.join(cells) or '-'
+
+
+def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
+                  published: list | None = None) -> str:
+  """Markdown: mean ± std (ddof = 1) and standard error over seeds, per variant.
 
   Runs that went NaN count with their final metrics (a NaN generator covers no
   mode: 0 modes, 0% high quality), so divergence lowers the mean instead of
   vanishing from it; failed runs have no metrics and are only counted.
+  `published` (see `published_rows`) puts published rows beside the measurement.
   """
   lines = [f'| variant | runs (ok / nan / failed) | modes (of {num_modes}) | '
-           'high quality % | KL(modes ‖ uniform) | steps/s (all seeds) |',
-           '|---|---|---|---|---|---|']
+           'high quality % | KL(modes ‖ uniform) | published: modes / HQ / KL | '
+           'steps/s (all seeds) |',
+           '|---|---|---|---|---|---|---|']
   for variant in variants:
     rs = [r for r in rows if r['variant'] == variant.name]
     if not rs:
@@ -285,7 +330,8 @@ def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int) 
         f'| {variant.name} | {counts["ok"]} / {counts["nan"]} / {counts["failed"]} | '
         f'{_mean_std([float(r["modes"]) for r in scored])} | '
         f'{_mean_std([float(r["high_quality"]) for r in scored], 100.0, 1)} | '
-        f'{_mean_std([float(r["kl"]) for r in scored], 1.0, 3)} | {speed} |')
+        f'{_mean_std([float(r["kl"]) for r in scored], 1.0, 3)} | '
+        f'{_published_cell(published_rows(published, variant))} | {speed} |')
   return '\n'.join(lines) + '\n'
 
 
@@ -309,10 +355,16 @@ def _file_name(name: str) -> str:
 
 
 def write_figures(workdir: str, variants: list[Variant], results: dict[str, VariantResult],
-                  centers: np.ndarray, strip_pair: tuple[str, str] | None) -> None:
+                  centers: np.ndarray, strip_pair: tuple[str, str] | None,
+                  published: list | None = None) -> None:
   done = [v.name for v in variants if v.name in results]
   if not done:
     return
+  plotting.modes_vs_quality(
+      {n: (results[n].modes[:, -1], results[n].high_quality[:, -1]) for n in done},
+      os.path.join(workdir, 'modes_vs_quality.png'), num_modes=len(centers),
+      published={v.name: published_rows(published, v) for v in variants
+                 if v.name in results})
   label = lambda n: n.replace(',', '\n')  # row titles fit beside the panels
   panels = {label(n): list(results[n].final_samples) for n in done}
   subtitles = {label(n): [f'{int(m)} modes, {100 * h:.0f}% HQ' for m, h in
@@ -349,19 +401,35 @@ def _strip_pair(variants: list[Variant]) -> tuple[str, str] | None:
   return None
 
 
+def _seeds(config: ml_collections.ConfigDict) -> list[int]:
+  """config.seed, config.seed + 1, ...: `config.sweep.num_seeds` of them."""
+  num_seeds = int(config.sweep.num_seeds)
+  if num_seeds < 1:
+    raise ValueError(f'config.sweep.num_seeds={num_seeds} must be >= 1.')
+  return [int(config.seed) + i for i in range(num_seeds)]
+
+
 def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: str,
-              *, only: str | None = None) -> str:
+              *, only: str | None = None,
+              published: list | None = None) -> str:
   """Runs every variant not yet in `workdir`/results.csv; returns the markdown table.
 
   `only`, if given, is a regular expression: only variants whose name it matches
-  (re.search) are run, e.g. 'non_saturating,unroll.steps=(0|10)$'.
+  (re.search) are run, e.g. 'non_saturating,unroll.steps=(0|10)$'; one that
+  matches no variant is an error. A variant may override `sweep.num_seeds`.
+  `published` (a config module's PUBLISHED) puts published rows beside the
+  measured ones in results.md and modes_vs_quality.png.
   """
+  variants = expand(sweep_fn, config)
+  if only is not None and not any(re.search(only, v.name) for v in variants):
+    raise ValueError(f'--only={only!r} matches no variant; the variants are: '
+                     + '; '.join(v.name for v in variants))
+  configs = {v.name: apply_overrides(config, v.overrides) for v in variants}
+  for cfg in configs.values():
+    _seeds(cfg)  # every variant's seed count is checked before anything is written
   os.makedirs(os.path.join(workdir, 'variants'), exist_ok=True)
-  variants = expand(sweep_fn)
-  num_seeds = int(config.sweep.num_seeds)
-  seeds = [int(config.seed) + i for i in range(num_seeds)]
   csv_path = os.path.join(workdir, 'results.csv')
-  centers, _ = input_pipeline.mixture_modes(config.data)
+  centers, _ = mixtures.modes(config.data)
   strip_pair = _strip_pair(variants)
   sweep_start = time.perf_counter()
 
@@ -381,9 +449,9 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
 
   for i, v in enumerate(todo):
     t0 = time.perf_counter()
+    seeds = _seeds(configs[v.name])
     try:
-      cfg = apply_overrides(config, v.overrides)
-      result = run_variant(cfg, seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
+      result = run_variant(configs[v.name], seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
     except Exception as e:  # pylint: disable=broad-except
       # A broken variant is a result too; the rest of the sweep goes on.
       error = f'{type(e).__name__}: {e}'.replace('\n', ' ')[:500]
@@ -397,21 +465,26 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
     print(f'[{i + 1}/{len(todo)}] {v.name}: modes {result.modes[:, -1].tolist()}, '
           f'high quality {np.round(100 * result.high_quality[:, -1], 1).tolist()}%, '
           f'{result.wall_s:.0f} s', flush=True)
-    write_figures(workdir, variants, results, centers, strip_pair)
+    write_figures(workdir, variants, results, centers, strip_pair, published)
 
-  write_figures(workdir, variants, results, centers, strip_pair)
+  write_figures(workdir, variants, results, centers, strip_pair, published)
   rows = read_rows(csv_path)
-  table = summary_table(rows, variants, num_modes=len(centers))
+  table = summary_table(rows, variants, num_modes=len(centers), published=published)
   # Wall time of every variant (compilation included), whichever invocation ran it.
   ran = [v for v in variants if any(r['variant'] == v.name for r in rows)]
   wall = sum(float(next(r for r in rows if r['variant'] == v.name)['wall_s']) for v in ran)
-  header = (f'# {config.data.name}: {len(ran)} of {len(variants)} variants x {num_seeds} '
-            'seeds\n\n'
+  seed_counts = sorted({len(_seeds(configs[v.name])) for v in ran})
+  header = (f'# {config.data.name} ({config.sweep.get("protocol", "")} protocol): '
+            f'{len(ran)} of {len(variants)} variants x '
+            f'{"/".join(str(n) for n in seed_counts)} seeds\n\n'
             f'{int(config.train.num_steps)} steps, batch {int(config.train.batch_size)}, '
-            f'{int(config.eval.num_samples)} samples per evaluation; high quality = within '
-            '3 std of the nearest mode; a mode is covered if it is the nearest mode of at '
-            'least one high-quality sample. Mean ± std over seeds. Training wall time, '
-            f'all variants: {wall:.0f} s.\n\n')
+            f'{int(config.eval.num_samples)} samples per evaluation from one fixed z; '
+            'high quality = within 3 std of the nearest mode (strict); a mode is covered '
+            'if it is the nearest mode of at least one high-quality sample; KL of the '
+            'high-quality samples\' mode histogram to uniform (PacGAN\'s definitions). '
+            'Mean ± std (ddof = 1) over seeds, and the standard error. Published rows: '
+            'their own protocol (see the config). Training wall time, all variants: '
+            f'{wall:.0f} s.\n\n')
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(header + table)
   print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation).')
@@ -426,7 +499,8 @@ def main(argv):
                          'experiments/mode_collapse_ring.py --workdir runs/ring_sweep')
   try:
     module = load_config_module(FLAGS['config'].config_filename)
-    table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only)
+    table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only,
+                      published=getattr(module, 'PUBLISHED', None))
   except (ValueError, FileNotFoundError) as e:
     print(f'gan_jax.sweep: error: {e}', file=sys.stderr)
     sys.exit(2)

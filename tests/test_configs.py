@@ -98,3 +98,41 @@ def test_full_config_has_a_docstring_command_and_locks(path):
   config.lock()
   with pytest.raises(AttributeError):
     config.trian = 1  # pylint: disable=attribute-defined-outside-init
+
+
+MODE_COLLAPSE = {pathlib.Path(p).stem: p for p in EXPERIMENTS
+                 if pathlib.Path(p).stem.startswith('mode_collapse_')}
+
+
+@pytest.mark.parametrize('name,variant', [('mode_collapse_ring', 'pacgan'),
+                                          ('mode_collapse_grid', 'pacgan'),
+                                          ('mode_collapse_grid', 'veegan'),
+                                          ('mode_collapse_ring', 'metz')])
+def test_published_protocols_build_and_take_a_clean_step(name, variant):
+  config = load_config(MODE_COLLAPSE[name], variant)
+  assert config.sweep.num_seeds == 10 and config.eval.num_samples == 2500
+  info = input_pipeline.get_info(config.data)
+  spec = factory.build_spec(config, info)
+  if variant == 'pacgan':
+    assert config.data.train_size == 100_000 and config.train.num_steps == 400_000
+    assert spec.update_order == 'simultaneous' and spec.discriminator.maxout_pieces == 5
+    assert spec.generator.batch_norm and spec.generator.weight_init == 'normal'
+  if variant == 'metz':
+    assert (config.data.radius, config.data.std) == (2.0, 0.02)
+    assert spec.loss.name == 'minimax' and spec.generator.weight_init == 'orthogonal'
+  batch = next(input_pipeline.make_iterator(config.data, split='train', batch_size=8,
+                                            seed=0))
+  state = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
+  new_state, metrics = jax.jit(functools.partial(steps.train_step, spec=spec))(state, batch)
+  assert all(np.isfinite(v) for v in metrics.values())
+  assert not tree_equal(state.g_params, new_state.g_params)
+
+
+@pytest.mark.parametrize('name,variant,message', [
+    ('mode_collapse_ring', 'nonexistent', "variant 'nonexistent' does not exist; valid"),
+    ('mode_collapse_ring', 'veegan', 'trains on the 25-mode grid only'),
+    ('mode_collapse_grid', 'metz', "use mode_collapse_ring.py:metz"),
+])
+def test_unknown_protocol_variants_are_errors(name, variant, message):
+  with pytest.raises(ValueError, match=message):
+    load_config(MODE_COLLAPSE[name], variant)

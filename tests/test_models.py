@@ -263,6 +263,67 @@ def test_dropout_rates_must_match_widths():
     out_shape(MLPDiscriminator(widths=(8, 8), dropout=(0.5,)), jnp.zeros((B, 2)))
 
 
+def test_pacgan_net_param_counts():
+  # PacGAN's 2-D G: z 2 -> 4 x 400 (Dense without bias, BatchNorm scale + bias) -> 2.
+  #   2*400 + 3 * 400*400 = 480,800 kernels; 4 * 800 BatchNorm; 400*2 + 2 = 802 out.
+  #   Total 484,802.
+  g = MLPGenerator(out_shape=(2,), widths=(400,) * 4, batch_norm=True,
+                   out_activation='linear')
+  assert num_params(g, jnp.zeros((B, 2))) == 484_802
+  # D: 3 maxout layers of 200 units x 5 pieces on the packed input (2 m values):
+  #   (2m*1000 + 1000) + 2 * (200*1000 + 1000) + (200 + 1).
+  for m, expected in ((1, 405_201), (2, 407_201), (4, 411_201)):
+    d = MLPDiscriminator(widths=(200,) * 3, dropout=0.0, maxout_pieces=5, pack=m)
+    assert num_params(d, jnp.zeros((2 * m, 2))) == expected
+
+
+def test_maxout_discriminator_is_the_max_over_pieces():
+  d = MLPDiscriminator(widths=(3,), dropout=0.0, maxout_pieces=2)
+  x = jnp.array([[1.0, -2.0], [0.5, 0.25]])
+  variables = init_variables(d, x)
+  p = variables['params']
+  h = np.asarray(x) @ np.asarray(p['maxout_0']['dense']['kernel']) + np.asarray(
+      p['maxout_0']['dense']['bias'])
+  h = h.reshape(2, 3, 2).max(axis=-1)  # unit i takes pieces 2i and 2i + 1
+  expected = h @ np.asarray(p['dense_out']['kernel'])[:, 0] + np.asarray(
+      p['dense_out']['bias'])[0]
+  np.testing.assert_allclose(d.apply(variables, x, train=False), expected, rtol=1e-5)
+
+
+def test_kernel_initialisers():
+  z = jnp.zeros((B, 400))
+  g = MLPGenerator(out_shape=(2,), widths=(400,), out_activation='linear',
+                   weight_init='normal', weight_init_scale=0.02)
+  params = g.init({'params': KEY}, z, train=False)['params']
+  kernel = np.asarray(params['dense_0']['kernel'])
+  # 160,000 draws of N(0, 0.02^2): the sample std is within 1 % of 0.02.
+  np.testing.assert_allclose(kernel.std(), 0.02, rtol=0.01)
+  assert np.all(np.asarray(params['dense_0']['bias']) == 0)
+  # Orthogonal with gain 1.4 (Metz et al.'s demo): W^T W = 1.96 I for a square W.
+  d = MLPDiscriminator(widths=(16, 16), activation='tanh', dropout=0.0,
+                       weight_init='orthogonal', weight_init_scale=1.4)
+  w = np.asarray(d.init({'params': KEY}, jnp.zeros((B, 2)), train=False)
+                 ['params']['dense_1']['kernel'])
+  np.testing.assert_allclose(w.T @ w, 1.96 * np.eye(16), atol=1e-5)
+  with pytest.raises(ValueError, match="Unknown model.init 'xavier'; valid"):
+    MLPGenerator(out_shape=(2,), weight_init='xavier').init({'params': KEY}, z,
+                                                            train=False)
+  with pytest.raises(ValueError, match='model.init_scale=0.0 must be'):
+    MLPGenerator(out_shape=(2,), weight_init_scale=0.0).init({'params': KEY}, z,
+                                                             train=False)
+
+
+def test_build_models_reads_the_protocol_fields():
+  g, d = models.build_models(dict(name='mlp', g_widths=(400,) * 4, batch_norm=True,
+                                  d_widths=(200,) * 3, d_maxout_pieces=5, d_dropout=0.0,
+                                  init='normal', init_scale=0.02), (2,), 0)
+  assert (g.batch_norm, g.weight_init, g.weight_init_scale) == (True, 'normal', 0.02)
+  assert (d.maxout_pieces, d.weight_init, d.weight_init_scale) == (5, 'normal', 0.02)
+  with pytest.raises(ValueError, match='model.d_maxout_pieces=-1 must be'):
+    _, d = models.build_models(dict(name='mlp', d_maxout_pieces=-1), (2,), 0)
+    d.init({'params': KEY}, jnp.zeros((B, 2)), train=False)
+
+
 def test_batch_norm_running_stats_closed_form():
   # One train step from the initial stats (mean 0, var 1) with momentum 0.9:
   #   mean <- 0.1 * mean_b(h),  var <- 0.9 + 0.1 * var_b(h)  (biased), h = z W.
@@ -274,8 +335,16 @@ def test_batch_norm_running_stats_closed_form():
   stats = updates['batch_stats']['bn_0']
   np.testing.assert_allclose(stats['mean'], 0.1 * h.mean(0), rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * h.var(0), rtol=1e-5)
-  # In eval mode the stored statistics are used and nothing is mutated.
-  g.apply({**variables, **updates}, z, train=False)
+  # In eval mode the stored statistics are used: x = relu(BN(h)) W_out + b_out with
+  # BN(h) = scale (h - mean) / sqrt(var + 1e-5) + bias.
+  out = g.apply({**variables, **updates}, z, train=False)
+  bn = variables['params']['bn_0']
+  normed = (np.asarray(bn['scale']) * (h - np.asarray(stats['mean']))
+            / np.sqrt(np.asarray(stats['var']) + 1e-5) + np.asarray(bn['bias']))
+  dense_out = variables['params']['dense_out']
+  expected = np.maximum(normed, 0) @ np.asarray(dense_out['kernel']) + np.asarray(
+      dense_out['bias'])
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_batch_norm_averages_stats_over_the_device_axis():

@@ -38,14 +38,14 @@ def test_expand_rejects_duplicates_and_empty_sweeps():
     sweep.expand(lambda add: None)
 
 
-@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 12),
-                                               ('mode_collapse_grid.py', 12)])
+@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 15),
+                                               ('mode_collapse_grid.py', 15)])
 def test_experiment_sweeps(name, num_variants):
   module = load_experiment(name)
   config = module.get_config()
-  variants = sweep.expand(module.sweep)
+  variants = sweep.expand(module.sweep, config)
   assert len(variants) == num_variants
-  assert config.sweep.num_seeds >= 5
+  assert config.sweep.num_seeds == 10
   assert config.eval.num_samples == 2500
   assert config.train.num_steps % config.sweep.eval_every == 0
   for v in variants:  # every override names a real field
@@ -70,10 +70,44 @@ def test_summary_table_means_and_counts():
           row('loss=b', 'failed', '', '', '')]
   table = sweep.summary_table(rows, variants, num_modes=8)
   lines = table.strip().split('\n')
-  # modes 8, 6, 0: mean 14/3, population std sqrt(104/9) = 3.40; HQ 90, 50, 0 %;
-  # KL 0, 0.2, 2.0794: mean 0.760, std 0.937.
-  assert lines[2].startswith('| loss=a | 2 / 1 / 0 | 4.67 ± 3.40 | 46.7 ± 36.8 | 0.760 ± 0.937 |')
-  assert lines[3] == '| loss=b | 0 / 0 / 1 | - | - | - | - |'
+  # modes 8, 6, 0: mean 14/3, sample std (ddof 1) sqrt(52/3) = 4.16, s.e. 4.16 / sqrt(3)
+  # = 2.40; HQ 90, 50, 0 %: std sqrt(6100/3) = 45.1, s.e. 26.0; KL 0, 0.2, 2.0794:
+  # mean 0.760, std 1.147, s.e. 0.662.
+  assert lines[2].startswith('| loss=a | 2 / 1 / 0 | 4.67 ± 4.16 (s.e. 2.40) | '
+                             '46.7 ± 45.1 (s.e. 26.0) | 0.760 ± 1.147 (s.e. 0.662) |')
+  assert lines[3] == '| loss=b | 0 / 0 / 1 | - | - | - | - | - |'
+
+
+def test_seed_statistics_use_ddof_1_and_give_the_standard_error():
+  mean, std, se = sweep.seed_statistics([1.0, 2.0, 3.0, 6.0])
+  # mean 3, squared deviations 4 + 1 + 0 + 9 = 14, std sqrt(14 / 3), s.e. std / 2.
+  assert mean == 3.0
+  np.testing.assert_allclose(std, np.sqrt(14 / 3))
+  np.testing.assert_allclose(se, np.sqrt(14 / 3) / 2)
+  assert np.isnan(sweep.seed_statistics([5.0])[1])  # one seed: no spread
+
+
+def test_published_rows_match_variants_by_their_overrides():
+  published = [({'model.pack': 2}, 'PacGAN2', 7.9, 0.956, 0.07),
+               ({'unroll.steps': 5, 'optim.d.lr': 1e-4}, 'Unrolled', 7.6, 0.356, None)]
+  variants = sweep.expand(lambda add: (
+      add(**{'model.pack': 2, 'train.batch_size': 256}), add(**{'model.pack': 3}),
+      add(**{'unroll.steps': 5}), add(**{'unroll.steps': 5, 'optim.d.lr': 1e-4})))
+  found = [sweep.published_rows(published, v) for v in variants]
+  assert found == [[('PacGAN2', 7.9, 0.956, 0.07)], [], [],
+                   [('Unrolled', 7.6, 0.356, None)]]
+  table = sweep.summary_table(
+      [dict(variant=variants[0].name, status='ok', modes='8', high_quality='0.5', kl='0.1',
+            steps_per_s='1')], variants, num_modes=8, published=published)
+  assert '| PacGAN2: 7.9 / 95.6 % / 0.07 |' in table
+
+
+def test_only_that_matches_no_variant_is_an_error(tmp_path):
+  config = load_experiment('mode_collapse_ring.py').get_config('quick')
+  with pytest.raises(ValueError, match="--only='hinge' matches no variant"):
+    sweep.run_sweep(config, lambda add: add(loss='minimax'), str(tmp_path / 'w'),
+                    only='hinge')
+  assert not os.path.exists(tmp_path / 'w')  # rejected before anything is written
 
 
 def test_strip_pair_is_plain_and_deepest_unrolled():
@@ -110,7 +144,8 @@ def test_run_sweep_records_ok_nan_and_failed_runs_and_resumes(tmp_path):
   assert all(int(r['step']) == 4 for r in rows if r['status'] == 'ok')
   assert all(0 <= int(r['modes']) <= 8 for r in rows if r['status'] == 'ok')
   assert all(int(r['diverged_at']) in (2, 4) for r in rows if r['status'] == 'nan')
-  for name in ('results.md', 'samples.png', 'modes_over_training.png'):
+  for name in ('results.md', 'samples.png', 'modes_over_training.png',
+               'modes_vs_quality.png'):
     assert os.path.getsize(os.path.join(workdir, name)) > 0
   assert '| loss=no_such_loss | 0 / 0 / 2 |' in table
 

@@ -42,6 +42,12 @@ fields of `config.model` (all but `name` optional):
     d_dropout      one rate per D hidden layer or one for all, default
                    (0.5, 0.3, 0.2).
     batch_norm     BatchNorm in G's hidden layers, default False.
+    d_maxout_pieces  > 0: D's hidden layers are maxout layers of that many
+                   pieces (PacGAN: 5), default 0 (Dense + d_activation).
+    init           kernel initialiser of both players: 'lecun_normal'
+                   (default), 'normal' (std init_scale; PacGAN 0.02) or
+                   'orthogonal' (gain init_scale; Metz et al.'s demo 1.4).
+    init_scale     default 1.0.
   'cgan_mlp' (CGANMLPGenerator / CGANMLPDiscriminator, Mirza & Osindero 2014):
     g_dropout      default 0.5.
     d_dropout      default 0.5.
@@ -127,12 +133,17 @@ def build_models(model_config: Any, data_shape: Sequence[int],
         out_activation=cfg.get('out_activation', default_out),
         num_classes=classes,
         batch_norm=bool(cfg.get('batch_norm', False)),
-        bn_axis_name=cfg.get('bn_axis_name', None))
+        bn_axis_name=cfg.get('bn_axis_name', None),
+        weight_init=cfg.get('init', 'lecun_normal'),
+        weight_init_scale=float(cfg.get('init_scale', 1.0)))
     d = MLPDiscriminator(
         widths=_tuple(cfg.get('d_widths', (256, 128, 64))),
         activation=cfg.get('d_activation', 'leaky_relu'),
         dropout=_tuple(cfg.get('d_dropout', (0.5, 0.3, 0.2))),
-        num_classes=classes, minibatch=minibatch, pack=pack)
+        num_classes=classes, minibatch=minibatch, pack=pack,
+        maxout_pieces=int(cfg.get('d_maxout_pieces', 0)),
+        weight_init=cfg.get('init', 'lecun_normal'),
+        weight_init_scale=float(cfg.get('init_scale', 1.0)))
   elif name == 'cgan_mlp':
     default_out = 'linear' if len(data_shape) == 1 else 'sigmoid'
     g = CGANMLPGenerator(

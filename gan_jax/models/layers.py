@@ -46,6 +46,24 @@ OUT_ACTIVATIONS = ('tanh', 'sigmoid', 'linear')
 
 MINIBATCH_KINDS = ('none', 'discrimination', 'stddev')
 
+# Kernel initialisers of the MLPs, by name; `scale` is the std of 'normal'
+# (PacGAN: N(0, 0.02^2)) and the gain of 'orthogonal' (Metz et al.'s demo: 1.4).
+INITS = ('lecun_normal', 'normal', 'orthogonal')
+
+
+def get_kernel_init(name: str, scale: float = 1.0) -> Callable:
+  """The kernel initialiser called `name`; ValueError naming model.init and the choices."""
+  if name not in INITS:
+    raise ValueError(f'Unknown model.init {name!r}; valid: {list(INITS)}.')
+  if not (isinstance(scale, (int, float)) and scale > 0 and scale < float('inf')):
+    raise ValueError(f'model.init_scale={scale!r} must be a finite number > 0.')
+  if name == 'normal':
+    return nn.initializers.normal(stddev=float(scale))
+  if name == 'orthogonal':
+    return nn.initializers.orthogonal(scale=float(scale))
+  # flax's default; `scale` multiplies the variance as in variance_scaling.
+  return nn.initializers.variance_scaling(float(scale), 'fan_in', 'truncated_normal')
+
 
 def get_activation(name: str, field: str = 'activation') -> Callable[[Array], Array]:
   """The activation called `name`; ValueError naming `field` and the choices."""

@@ -51,6 +51,8 @@ class MLPGenerator(nn.Module):
     num_classes: 0 for an unconditional G.
     batch_norm: BatchNorm after each hidden Dense (before the activation).
     bn_axis_name: device axis over which BatchNorm averages its statistics.
+    weight_init, weight_init_scale: kernel initialiser (`layers.INITS`; config
+      model.init / model.init_scale); biases start at 0.
   """
   out_shape: tuple[int, ...]
   widths: Sequence[int] = (64, 128, 256)
@@ -59,22 +61,28 @@ class MLPGenerator(nn.Module):
   num_classes: int = 0
   batch_norm: bool = False
   bn_axis_name: str | None = None
+  weight_init: str = 'lecun_normal'
+  weight_init_scale: float = 1.0
 
   @nn.compact
   def __call__(self, z: Array, labels: Array | None = None, *, train: bool) -> Array:
     act = layers.get_activation(self.activation)
     out_act = layers.get_out_activation(self.out_activation)
+    kernel_init = layers.get_kernel_init(self.weight_init, self.weight_init_scale)
     h = z
     if self.num_classes > 0:
       h = jnp.concatenate(
           [h, layers.one_hot_labels(labels, self.num_classes, z.shape[0])], axis=-1)
     for i, width in enumerate(self.widths):
-      h = nn.Dense(width, use_bias=not self.batch_norm, name=f'dense_{i}')(h)
+      # BatchNorm's shift makes a bias redundant (PacGAN's G has none).
+      h = nn.Dense(width, use_bias=not self.batch_norm, kernel_init=kernel_init,
+                   name=f'dense_{i}')(h)
       if self.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                          axis_name=self.bn_axis_name, name=f'bn_{i}')(h)
       h = act(h)
-    x = out_act(nn.Dense(math.prod(self.out_shape), name='dense_out')(h))
+    x = out_act(nn.Dense(math.prod(self.out_shape), kernel_init=kernel_init,
+                         name='dense_out')(h))
     if len(self.out_shape) > 1:
       x = x.reshape(z.shape[0], *self.out_shape)
     return x
@@ -92,6 +100,11 @@ class MLPDiscriminator(nn.Module):
     minibatch: 'none', 'discrimination' (Salimans et al. 2016) or 'stddev'
       (Karras et al. 2018), applied to the last hidden features.
     pack: PacGAN degree m (Lin et al. 2018): m examples are judged jointly.
+    maxout_pieces: k > 0 makes every hidden layer a maxout layer of k pieces
+      (Goodfellow et al. 2013; PacGAN's D: 3 x 200 units, 5 pieces) in place of
+      Dense + `activation`; 0 (default) = Dense + activation.
+    weight_init, weight_init_scale: kernel initialiser (`layers.INITS`; config
+      model.init / model.init_scale); biases start at 0.
   """
   widths: Sequence[int] = (256, 128, 64)
   activation: str = 'leaky_relu'
@@ -99,10 +112,18 @@ class MLPDiscriminator(nn.Module):
   num_classes: int = 0
   minibatch: str = 'none'
   pack: int = 1
+  maxout_pieces: int = 0
+  weight_init: str = 'lecun_normal'
+  weight_init_scale: float = 1.0
 
   @nn.compact
   def __call__(self, x: Array, labels: Array | None = None, *, train: bool) -> Array:
     act = layers.get_activation(self.activation)
+    kernel_init = layers.get_kernel_init(self.weight_init, self.weight_init_scale)
+    if isinstance(self.maxout_pieces, bool) or not isinstance(self.maxout_pieces, int) \
+        or self.maxout_pieces < 0:
+      raise ValueError(f'model.d_maxout_pieces={self.maxout_pieces!r} must be an '
+                       'integer >= 0 (0 = Dense + d_activation).')
     rates = _rates(self.dropout, len(self.widths))
     mb_layer = layers.minibatch_layer(self.minibatch)
     batch = x.shape[0]
@@ -112,9 +133,13 @@ class MLPDiscriminator(nn.Module):
           [h, layers.one_hot_labels(labels, self.num_classes, batch)], axis=-1)
     h = layers.pack_inputs(h, self.pack)
     for i, (width, rate) in enumerate(zip(self.widths, rates)):
-      h = act(nn.Dense(width, name=f'dense_{i}')(h))
+      if self.maxout_pieces:
+        h = layers.Maxout(width, self.maxout_pieces, kernel_init=kernel_init,
+                          name=f'maxout_{i}')(h)
+      else:
+        h = act(nn.Dense(width, kernel_init=kernel_init, name=f'dense_{i}')(h))
       if rate > 0:
         h = nn.Dropout(rate, deterministic=not train)(h)
     if mb_layer is not None:
       h = mb_layer(h)
-    return nn.Dense(1, name='dense_out')(h)[:, 0]
+    return nn.Dense(1, kernel_init=kernel_init, name='dense_out')(h)[:, 0]

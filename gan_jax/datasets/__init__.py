@@ -1,0 +1,1 @@
+"""Data sources by name. Each module of this package is one source."""

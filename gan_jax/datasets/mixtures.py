@@ -1,0 +1,149 @@
+"""2-D Gaussian mixtures: the mode-collapse benchmarks, with ONE sampler.
+
+  * 'ring': `num_modes` (8) Gaussians at angles 2 pi k / M, k = 0..M-1 (endpoint
+    excluded) on a circle of `radius`; std `std` per coordinate. PacGAN
+    (arXiv:1712.04086): radius 1, std 0.01; Metz et al. 2016 (arXiv:1611.02163):
+    radius 2, std 0.02.
+  * 'grid': `grid_size`**2 (25) Gaussians at ((i - (g-1)/2) s, (j - (g-1)/2) s),
+    row-major, spacing s = 2 ({-4, -2, 0, 2, 4}^2), std 0.05 (VEEGAN, PacGAN).
+
+Every mode has equal weight; the label of a sample is its mode index.
+
+`make_sampler` is the only sampler: a pure JAX function `(key, n) -> batch`,
+used on the device by the vmapped sweep (`gan_jax.seeds`) and, through
+`input_pipeline.make_iterator`, by `gan_jax.main`. The batch of step t of a
+run with seed s is `sample(fold_in(data_key(s), t), n)` in both, so a `main`
+run and a one-seed sweep of one config see the same data.
+
+Finite training set (`data.train_size` > 0): PacGAN draws 100,000 points once
+and trains on them, each batch slot drawn from them uniformly with replacement.
+The set is drawn from `data.train_seed` (default 0), independently of the run's
+seed: like an image dataset it is part of the data, shared by every seed of a
+sweep. `train_size = 0` (the default) draws fresh points every step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+KIND = 'mixture'
+NAMES = ('ring', 'grid')
+
+DataConfig = Any
+Array = jax.Array
+Sampler = Callable[[Array, int], dict[str, Array]]
+
+# fold_in constants: each stream has its own, so no two can coincide.
+_DATA_STREAM = 0x5EED
+_TRAIN_SET_STREAM = 0xDA7A
+
+
+def _number(data_config: DataConfig, field: str, default: float, *,
+            integer: bool = False, allow_zero: bool = False) -> float:
+  value = data_config.get(field, default)
+  ok = (isinstance(value, (int, np.integer)) if integer
+        else isinstance(value, (int, float, np.number)))
+  ok = ok and not isinstance(value, bool) and bool(
+      value >= 0 if allow_zero else value > 0) and np.isfinite(value)
+  if not ok:
+    kind = 'integer' if integer else 'number'
+    bound = '>= 0' if allow_zero else '> 0'
+    raise ValueError(f'data.{field}={value!r} must be a finite {kind} {bound} '
+                     f'(data.name={data_config.get("name")!r}).')
+  return int(value) if integer else float(value)
+
+
+def modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
+  """Mode centres (M, 2) float64 and the per-coordinate std of the mixture."""
+  name = data_config.get('name')
+  if name == 'ring':
+    num_modes = _number(data_config, 'num_modes', 8, integer=True)
+    radius = _number(data_config, 'radius', 1.0)
+    std = _number(data_config, 'std', 0.01, allow_zero=True)
+    angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
+    centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+  elif name == 'grid':
+    size = _number(data_config, 'grid_size', 5, integer=True)
+    spacing = _number(data_config, 'spacing', 2.0)
+    std = _number(data_config, 'std', 0.05, allow_zero=True)
+    coords = (np.arange(size) - (size - 1) / 2.0) * spacing
+    xs, ys = np.meshgrid(coords, coords, indexing='ij')
+    centers = np.stack([xs.ravel(), ys.ravel()], axis=-1)
+  else:
+    raise ValueError(f'data.name={name!r} is not a mixture; valid choices: '
+                     f'{", ".join(NAMES)}.')
+  return centers, std
+
+
+def value_range(data_config: DataConfig) -> tuple[float, float]:
+  """The box of the mode centres padded by 4 std: a plotting window, not a bound."""
+  centers, std = modes(data_config)
+  return float(centers.min() - 4.0 * std), float(centers.max() + 4.0 * std)
+
+
+def data_key(seed: int) -> Array:
+  """The key of seed `seed`'s real-data stream; independent of its model keys."""
+  return jax.random.fold_in(jax.random.PRNGKey(int(seed)), _DATA_STREAM)
+
+
+def _fresh(centers: Array, std: float, key: Array, n: int) -> dict[str, Array]:
+  k_mode, k_noise = jax.random.split(key)
+  labels = jax.random.randint(k_mode, (n,), 0, centers.shape[0])
+  x = centers[labels] + std * jax.random.normal(k_noise, (n, centers.shape[1]))
+  return {'x': x, 'label': labels.astype(jnp.int32)}
+
+
+def train_size(data_config: DataConfig) -> int:
+  return _number(data_config, 'train_size', 0, integer=True, allow_zero=True)
+
+
+def training_set(data_config: DataConfig) -> dict[str, np.ndarray] | None:
+  """The finite training set ({'x': (N, 2), 'label': (N,)}), or None if fresh."""
+  size = train_size(data_config)
+  if size == 0:
+    return None
+  seed = _number(data_config, 'train_seed', 0, integer=True, allow_zero=True)
+  centers, std = modes(data_config)
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), _TRAIN_SET_STREAM)
+  return jax.device_get(_fresh(jnp.asarray(centers, jnp.float32), std, key, size))
+
+
+def make_sampler(data_config: DataConfig) -> Sampler:
+  """`(key, n) -> {'x': (n, 2) float32, 'label': (n,) int32}`, pure and jittable.
+
+  Fresh draws from the mixture, or, with `data.train_size` > 0, n draws with
+  replacement from the fixed training set.
+  """
+  centers, std = modes(data_config)
+  centers = jnp.asarray(centers, jnp.float32)
+  data = training_set(data_config)
+  if data is None:
+    return lambda key, n: _fresh(centers, std, key, n)
+  xs, labels = jnp.asarray(data['x']), jnp.asarray(data['label'])
+
+  def sample(key: Array, n: int) -> dict[str, Array]:
+    index = jax.random.randint(key, (n,), 0, xs.shape[0])
+    return {'x': xs[index], 'label': labels[index]}
+
+  return sample
+
+
+def batches(data_config: DataConfig, *, batch_size: int, seed: int,
+            process_index: int = 0, skip_batches: int = 0):
+  """Host batches of `make_sampler`: batch t is sample(fold_in(key, t), batch_size).
+
+  Process 0's key is `data_key(seed)` (the sweep's); process p > 0 folds p in,
+  so hosts draw independent streams. Skipping is O(1): the step index is the key.
+  """
+  key = data_key(seed)
+  if process_index:
+    key = jax.random.fold_in(key, process_index)
+  sample = jax.jit(make_sampler(data_config), static_argnums=1)
+  t = int(skip_batches)
+  while True:
+    yield jax.device_get(sample(jax.random.fold_in(key, t), batch_size))
+    t += 1
