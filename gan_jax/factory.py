@@ -114,8 +114,13 @@ def check_ranges(config: ml_collections.ConfigDict) -> None:
                        '[0, 1).')
 
 
-def build_spec(config: ml_collections.ConfigDict, data_info) -> steps.GANSpec:
-  """The GANSpec for `config` on a dataset described by `data_info`."""
+def build_spec(config: ml_collections.ConfigDict, data_info, *,
+               bn_axis_name: str | None = None) -> steps.GANSpec:
+  """The GANSpec for `config` on a dataset described by `data_info`.
+
+  `bn_axis_name`: the device axis BatchNorm averages its statistics over (the
+  loop passes its mesh axis when it shards the batch); None on one device.
+  """
   check_ranges(config)
   loss = losses_lib.get_loss(config.loss)
   conditional = bool(config.model.get('conditional', False))
@@ -125,7 +130,7 @@ def build_spec(config: ml_collections.ConfigDict, data_info) -> steps.GANSpec:
         f'has {data_info.num_classes} classes; a conditional GAN needs labels.')
   num_classes = data_info.num_classes if conditional else 0
   generator, discriminator = models_lib.build_models(config.model, data_info.shape,
-                                                     num_classes)
+                                                     num_classes, bn_axis_name=bn_axis_name)
   unroll = config.get('unroll', ml_collections.ConfigDict())
   unroll_steps = int(unroll.get('steps', 0))
   unroll_exact = bool(unroll.get('exact', True))

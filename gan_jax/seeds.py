@@ -40,7 +40,6 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gan_jax import steps
 from gan_jax.datasets import mixtures

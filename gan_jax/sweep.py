@@ -58,7 +58,6 @@ if __name__ == '__main__':
                         'intra_op_parallelism_threads=1')
 
 import jax  # pylint: disable=g-import-not-at-top
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm

@@ -1,28 +1,19 @@
-"""The training loop: restore-or-init, iterate, log, evaluate, sample, checkpoint.
+"""The training loop and its sharding: restore-or-init, iterate, log, evaluate, checkpoint.
 
-All I/O of a run lives here. The workdir holds:
-  config.json, config.py the config of the run; `--config <workdir>/config.py` reruns it
-                         (earlier differing ones are kept as config.prev-N.json / .py)
-  checkpoints/<step>/    orbax checkpoints of the GANState
-  metrics.jsonl          one JSON object per log period (train/...) and eval (eval/...)
-  events.*               TensorBoard event files
+The workdir holds:
+  config.json, config.py, metrics.jsonl, events.*, results.json   (gan_jax/workdir.py)
+  checkpoints/<step>/    orbax checkpoints of the GANState       (gan_jax/checkpointing.py)
   samples/step_*.png     samples from a fixed z (one row per label for a CGAN)
   curves.png             losses and mean D(x) / D(G(z)) over training
-  results.json           the last evaluation's metrics
 """
 
 from __future__ import annotations
 
-import ast
 import functools
-import itertools
-import json
 import os
-import signal
 import time
 from typing import Any, Callable
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -34,7 +25,9 @@ from gan_jax import evaluation
 from gan_jax import factory
 from gan_jax import input_pipeline
 from gan_jax import plotting
+from gan_jax import preemption
 from gan_jax import steps
+from gan_jax import workdir as workdir_lib
 
 BATCH_AXIS = 'batch'
 
@@ -122,11 +115,8 @@ def build_spec(config: ml_collections.ConfigDict, data_info: input_pipeline.Data
   Synchronised BatchNorm normalises by the statistics of the global batch, which
   is what makes an n-device step equal the single-device one.
   """
-  if mesh is not None and mesh.size > 1:
-    config = config.copy_and_resolve_references()
-    with config.unlocked():
-      config.model.bn_axis_name = BATCH_AXIS
-  return factory.build_spec(config, data_info)
+  sharded = mesh is not None and mesh.size > 1
+  return factory.build_spec(config, data_info, bn_axis_name=BATCH_AXIS if sharded else None)
 
 
 _POSITIVE_TRAIN_FIELDS = ('batch_size', 'num_steps', 'log_every', 'eval_every',
@@ -155,102 +145,6 @@ def _check_batch(batch_size: int, spec: steps.GANSpec) -> None:
                      f'over {num_devices} devices).')
 
 
-def _write_atomically(path: str, text: str) -> None:
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def config_source(config: ml_collections.ConfigDict) -> str:
-  """`config` as a config file: `--config <workdir>/config.py` reproduces the run.
-
-  Field types survive (an unset placeholder stays a typed placeholder), so the
-  file accepts the same command-line overrides as the experiment it came from;
-  references between fields are written as their resolved values.
-  """
-  lines = ['"""The config of a gan_jax run, written by gan_jax.train.', '',
-           '  python -m gan_jax.main --config <this file> --workdir <its directory>',
-           '"""', '', 'import ml_collections', 'from ml_collections import config_dict',
-           '', '', 'def get_config(arg=None):', '  del arg',
-           '  c = ml_collections.ConfigDict()']
-
-  def walk(node: ml_collections.ConfigDict, prefix: str) -> None:
-    for key, value in sorted(node.items()):
-      name = f'{prefix}.{key}'
-      if isinstance(value, ml_collections.ConfigDict):
-        lines.append(f'  {name} = ml_collections.ConfigDict()')
-        walk(value, name)
-        continue
-      field_type = node.get_type(key)
-      if value is None and field_type is not type(None):
-        code = f'config_dict.placeholder({field_type.__name__})'
-      else:
-        code = repr(value)
-        if ast.literal_eval(code) != value:
-          raise ValueError(f'config field {name[2:]}={value!r} is not a Python literal.')
-      lines.append(f'  {name} = {code}')
-
-  walk(config, 'c')
-  lines.append('  return c')
-  return '\n'.join(lines) + '\n'
-
-
-def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """config.json and config.py of the run; differing earlier ones are kept as
-  config.prev-N.json / .py."""
-  texts = {'json': config.to_json_best_effort(indent=2, sort_keys=True)}
-  try:
-    texts['py'] = config_source(config)
-  except (ValueError, SyntaxError) as e:
-    logging.warning('config.py not written: %s', e)
-  path = os.path.join(workdir, 'config.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      if f.read() == texts['json']:
-        return
-    for i in itertools.count(1):
-      if not os.path.exists(os.path.join(workdir, f'config.prev-{i}.json')):
-        for ext in texts:
-          if os.path.exists(os.path.join(workdir, f'config.{ext}')):
-            os.replace(os.path.join(workdir, f'config.{ext}'),
-                       os.path.join(workdir, f'config.prev-{i}.{ext}'))
-        break
-  for ext, text in texts.items():
-    _write_atomically(os.path.join(workdir, f'config.{ext}'), text)
-
-
-class _MetricWriter:
-  """JSONL + TensorBoard, written by process 0 only."""
-
-  def __init__(self, workdir: str, enabled: bool):
-    self.enabled = enabled
-    self._jsonl = None
-    self._tb = None
-    if enabled:
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-      try:
-        from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-        self._tb = SummaryWriter(workdir)
-      except ImportError:
-        logging.warning('tensorboardX is not installed; no TensorBoard events.')
-
-  def write(self, step: int, scalars: dict[str, float]) -> None:
-    if not self.enabled:
-      return
-    self._jsonl.write(json.dumps({'step': step, **scalars}) + '\n')
-    self._jsonl.flush()
-    if self._tb is not None:
-      for k, v in scalars.items():
-        self._tb.add_scalar(k, v, step)
-
-  def close(self) -> None:
-    if self._jsonl is not None:
-      self._jsonl.close()
-    if self._tb is not None:
-      self._tb.close()
-
-
 def _check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
   for offset, row in enumerate(rows):
     bad = {name: float(np.asarray(value).ravel()[0]) for name, value in row.items()
@@ -263,119 +157,16 @@ def _check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
           'add a penalty, or check the data.')
 
 
-def _load_rows(workdir: str) -> list[dict[str, Any]]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
+          checkpointer, evaluator, stop, workdir) -> tuple[int, dict[str, float]]:
+  """Steps from `start_step` to num_steps: logs, evaluates, checkpoints.
 
-
-def _truncate_metrics(workdir: str, step: int) -> None:
-  """Drops rows logged after `step`: a resumed run writes them again, identically."""
-  path = os.path.join(workdir, 'metrics.jsonl')
-  rows = _load_rows(workdir)
-  kept = [r for r in rows if r.get('step', 0) <= step]
-  if len(kept) < len(rows):
-    _write_atomically(path, ''.join(json.dumps(r) + '\n' for r in kept))
-
-
-def _previous_results(workdir: str) -> dict[str, float]:
-  path = os.path.join(workdir, 'results.json')
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return {k: v for k, v in json.load(f).items() if k != 'step'}
-
-
-def read_history(workdir: str) -> dict[str, np.ndarray]:
-  """The train/ rows of metrics.jsonl as arrays (for curves)."""
-  rows = [r for r in _load_rows(workdir) if 'train/d_loss' in r]
-  keys = set().union(*rows) if rows else set()
-  return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
-
-
-class _SignalFlag:
-  """Turns SIGTERM / SIGINT into a flag the loop polls between steps."""
-
-  def __init__(self):
-    self.signal = None
-    self._previous = {}
-
-  def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGINT):
-      try:
-        self._previous[sig] = signal.signal(sig, self._handle)
-      except ValueError:  # not the main thread (e.g. in some test runners)
-        pass
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    self.signal = signal.Signals(signum).name
-
-  def __exit__(self, *exc):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
-
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint.
-
-  Everything that can be checked (config, dataset, checkpoint) is checked before
-  anything is written, so a bad run leaves the workdir as it found it.
-
-  Returns the last evaluation's metrics.
+  Returns the last step and the last evaluation's metrics. Closes the writer and
+  the checkpointer however it ends.
   """
-  workdir = os.path.abspath(workdir)
   is_main = jax.process_index() == 0
   multi_process = jax.process_count() > 1
-  options = _train_options(config.train)
-  data_info = input_pipeline.get_info(config.data)
-  mesh = make_mesh()
-  spec = build_spec(config, data_info, mesh)
-  batch_size, num_steps = options['batch_size'], options['num_steps']
-  _check_batch(batch_size, spec)
-  per_process_batch = batch_size // jax.process_count() * spec.d_steps
-  # Built before anything is written: a missing evaluation classifier is bad input.
-  evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
-
-  checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                            keep=options['keep_checkpoints'])
-  try:
-    state = replicate(steps.init_state(spec, jax.random.PRNGKey(config.seed),
-                                       data_info.shape), mesh)
-    state, restored_step = checkpointer.restore(state)
-    start_step = int(host_local(state.step))
-    # The data stream of a resumed run continues where the checkpoint left it.
-    data = input_pipeline.make_iterator(
-        config.data, split='train', batch_size=per_process_batch, seed=config.seed,
-        process_index=jax.process_index(), process_count=jax.process_count(),
-        skip_batches=start_step)
-  except BaseException:
-    checkpointer.close()
-    raise
-  if start_step >= num_steps:
-    checkpointer.close()
-    print(f'{workdir} is already trained to step {start_step} (config.train.num_steps='
-          f'{num_steps}); nothing to do. Raise config.train.num_steps to train on.')
-    return _previous_results(workdir)
-  if is_main:
-    if restored_step is not None:
-      print(f'Resumed from the checkpoint of step {restored_step} in {workdir}.')
-      _truncate_metrics(workdir, restored_step)
-    _write_config(config, workdir)
-
-  # From here on SIGTERM / SIGINT stop the run at the end of a step, with a
-  # checkpoint (also while the step compiles).
-  stop = _SignalFlag().__enter__()
-  try:
-    step_fn = make_step_fn(spec, mesh)
-    writer = _MetricWriter(workdir, is_main)
-  except BaseException:
-    stop.__exit__()
-    checkpointer.close()
-    raise
+  num_steps = options['num_steps']
   log_every, eval_every = options['log_every'], options['eval_every']
   ckpt_every = options['checkpoint_every']
   pending: list[dict[str, Any]] = []
@@ -398,7 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     steps_s=f'{scalars["train/steps_per_sec"]:.1f}')
     pending, pending_start, window_start = [], step, time.perf_counter()
 
-  def stop_requested(flag: _SignalFlag, done: int) -> bool:
+  def stop_requested(flag: preemption.StopSignals, done: int) -> bool:
     if not multi_process:
       return flag.signal is not None
     # A signal may reach only some hosts; all must agree to checkpoint together,
@@ -440,16 +231,74 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                         'Run the same command to resume.')
     step = num_steps
   finally:
-    stop.__exit__()
     bar.close()
     writer.close()
     checkpointer.close()
+  return step, last_eval
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint.
+
+  Everything that can be checked (config, dataset, checkpoint) is checked before
+  anything is written, so a bad run leaves the workdir as it found it.
+
+  Returns the last evaluation's metrics.
+  """
+  workdir = os.path.abspath(workdir)
+  is_main = jax.process_index() == 0
+  options = _train_options(config.train)
+  data_info = input_pipeline.get_info(config.data)
+  mesh = make_mesh()
+  spec = build_spec(config, data_info, mesh)
+  batch_size, num_steps = options['batch_size'], options['num_steps']
+  _check_batch(batch_size, spec)
+  per_process_batch = batch_size // jax.process_count() * spec.d_steps
+  # Built before anything is written: a missing evaluation classifier is bad input.
+  evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
+
+  checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                            keep=options['keep_checkpoints'])
+  try:
+    state = replicate(steps.init_state(spec, jax.random.PRNGKey(config.seed),
+                                       data_info.shape), mesh)
+    state, restored_step = checkpointer.restore(state)
+    start_step = int(host_local(state.step))
+    # The data stream of a resumed run continues where the checkpoint left it.
+    data = input_pipeline.make_iterator(
+        config.data, split='train', batch_size=per_process_batch, seed=config.seed,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        skip_batches=start_step)
+  except BaseException:
+    checkpointer.close()
+    raise
+  if start_step >= num_steps:
+    checkpointer.close()
+    print(f'{workdir} is already trained to step {start_step} (config.train.num_steps='
+          f'{num_steps}); nothing to do. Raise config.train.num_steps to train on.')
+    return workdir_lib.previous_results(workdir)
+  if is_main:
+    if restored_step is not None:
+      print(f'Resumed from the checkpoint of step {restored_step} in {workdir}.')
+      workdir_lib.truncate_metrics(workdir, restored_step)
+    workdir_lib.write_config(config, workdir)
+
+  # From here on SIGTERM / SIGINT stop the run at the end of a step, with a
+  # checkpoint (also while the step compiles).
+  with preemption.StopSignals() as stop:
+    try:
+      step_fn = make_step_fn(spec, mesh)
+      writer = workdir_lib.MetricWriter(workdir, is_main)
+    except BaseException:
+      checkpointer.close()
+      raise
+    step, last_eval = _loop(options, spec, mesh, state, data, start_step, step_fn,
+                            writer, checkpointer, evaluator, stop, workdir)
 
   if is_main:
-    history = read_history(workdir)
+    history = workdir_lib.read_history(workdir)
     if history:
       plotting.training_curves(history, os.path.join(workdir, 'curves.png'),
                                probabilistic=spec.loss.probabilistic)
-    _write_atomically(os.path.join(workdir, 'results.json'),
-                      json.dumps({'step': step, **last_eval}, indent=2))
+    workdir_lib.write_results(workdir, step, last_eval)
   return last_eval

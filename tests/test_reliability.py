@@ -32,6 +32,7 @@ from gan_jax import input_pipeline
 from gan_jax import main
 from gan_jax import steps
 from gan_jax import train
+from gan_jax import workdir as workdir_lib
 from conftest import state_arrays
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -275,7 +276,7 @@ def populated_workdir(tmp_path_factory):
   ckpt = checkpointing.Checkpointer(str(workdir / 'checkpoints'))
   ckpt.save(10, steps.init_state(spec, jax.random.PRNGKey(0), info.shape))
   ckpt.close()
-  train._write_config(fv.config, str(workdir))  # pylint: disable=protected-access
+  workdir_lib.write_config(fv.config, str(workdir))
   (workdir / 'metrics.jsonl').write_text('{"step": 10, "train/d_loss": 1.0}\n')
   return workdir
 

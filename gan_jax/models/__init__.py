@@ -33,7 +33,6 @@ fields of `config.model` (all but `name` optional):
                    (Salimans et al. 2016) or 'stddev' (Karras et al. 2018).
     pack           PacGAN degree m (Lin et al. 2018), default 1; the batch size
                    must be divisible by it. D returns B // m logits.
-    bn_axis_name   device axis name for BatchNorm statistics (default None).
   'mlp' (MLPGenerator / MLPDiscriminator):
     g_widths       G's hidden widths, default (64, 128, 256).
     d_widths       D's hidden widths, default (256, 128, 64).
@@ -71,31 +70,31 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 
-from gan_jax.models.cgan_mlp import CGANMLPDiscriminator, CGANMLPGenerator
+from gan_jax.models import cgan_mlp
+from gan_jax.models import dcgan
 from gan_jax.models import layers
+from gan_jax.models import mlp
+from gan_jax.models.cgan_mlp import CGANMLPDiscriminator, CGANMLPGenerator
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.layers import (Maxout, MinibatchDiscrimination, MinibatchStddev,
                                    pack_inputs)
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
-MODEL_NAMES = ('mlp', 'cgan_mlp', 'dcgan')
+# A model is a module with `build(cfg, data_shape, num_classes, *, minibatch, pack,
+# bn_axis_name) -> (G, D)`; adding one is a module plus one entry here.
+MODELS = {'mlp': mlp, 'cgan_mlp': cgan_mlp, 'dcgan': dcgan}
+MODEL_NAMES = tuple(MODELS)
 
 __all__ = [
-    'MODEL_NAMES', 'build_models', 'MLPGenerator', 'MLPDiscriminator',
+    'MODELS', 'MODEL_NAMES', 'build_models', 'MLPGenerator', 'MLPDiscriminator',
     'CGANMLPGenerator', 'CGANMLPDiscriminator', 'DCGANGenerator',
     'DCGANDiscriminator', 'Maxout', 'MinibatchDiscrimination', 'MinibatchStddev',
     'pack_inputs',
 ]
 
 
-def _tuple(value: Any) -> Any:
-  # Config values may arrive as lists (e.g. from the command line); modules must
-  # be hashable to serve as static arguments of jit.
-  return tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
-
-
-def build_models(model_config: Any, data_shape: Sequence[int],
-                 num_classes: int) -> tuple[nn.Module, nn.Module]:
+def build_models(model_config: Any, data_shape: Sequence[int], num_classes: int, *,
+                 bn_axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
   """Builds the (generator, discriminator) pair that `model_config` names.
 
   Args:
@@ -104,13 +103,15 @@ def build_models(model_config: Any, data_shape: Sequence[int],
     data_shape: the shape of one sample, e.g. (28, 28, 1) or (2,).
     num_classes: the number of classes of the dataset (0 if unlabelled); used
       only when the models are conditional.
+    bn_axis_name: the device axis BatchNorm averages its statistics over (a
+      runtime fact of the mesh, not a config value); None on one device.
 
   Returns:
     (G, D), unbound flax modules.
   """
   cfg = model_config
   name = cfg.get('name', None)
-  if name not in MODEL_NAMES:
+  if name not in MODELS:
     raise ValueError(f'Unknown model name {name!r}; valid: {list(MODEL_NAMES)}.')
   data_shape = tuple(int(d) for d in data_shape)
   conditional = bool(cfg.get('conditional', name == 'cgan_mlp'))
@@ -123,46 +124,5 @@ def build_models(model_config: Any, data_shape: Sequence[int],
   pack = int(cfg.get('pack', 1))
   if pack < 1:
     raise ValueError(f'model.pack must be a positive integer, got {pack}.')
-
-  if name == 'mlp':
-    default_out = 'linear' if len(data_shape) == 1 else 'tanh'
-    g = MLPGenerator(
-        out_shape=data_shape,
-        widths=_tuple(cfg.get('g_widths', (64, 128, 256))),
-        activation=cfg.get('g_activation', 'relu'),
-        out_activation=cfg.get('out_activation', default_out),
-        num_classes=classes,
-        batch_norm=bool(cfg.get('batch_norm', False)),
-        bn_axis_name=cfg.get('bn_axis_name', None),
-        weight_init=cfg.get('init', 'lecun_normal'),
-        weight_init_scale=float(cfg.get('init_scale', 1.0)))
-    d = MLPDiscriminator(
-        widths=_tuple(cfg.get('d_widths', (256, 128, 64))),
-        activation=cfg.get('d_activation', 'leaky_relu'),
-        dropout=_tuple(cfg.get('d_dropout', (0.5, 0.3, 0.2))),
-        num_classes=classes, minibatch=minibatch, pack=pack,
-        maxout_pieces=int(cfg.get('d_maxout_pieces', 0)),
-        weight_init=cfg.get('init', 'lecun_normal'),
-        weight_init_scale=float(cfg.get('init_scale', 1.0)))
-  elif name == 'cgan_mlp':
-    default_out = 'linear' if len(data_shape) == 1 else 'sigmoid'
-    g = CGANMLPGenerator(
-        out_shape=data_shape, num_classes=classes,
-        dropout=float(cfg.get('g_dropout', 0.5)),
-        out_activation=cfg.get('out_activation', default_out))
-    d = CGANMLPDiscriminator(
-        num_classes=classes, dropout=float(cfg.get('d_dropout', 0.5)),
-        minibatch=minibatch, pack=pack)
-  else:
-    if len(data_shape) != 3:
-      raise ValueError(f"model.name='dcgan' needs image data (H, W, C), got {data_shape}.")
-    base_width = int(cfg.get('base_width', 64))
-    bn_axis_name = cfg.get('bn_axis_name', None)
-    g = DCGANGenerator(
-        out_shape=data_shape, base_width=base_width, num_classes=classes,
-        out_activation=cfg.get('out_activation', 'tanh'), bn_axis_name=bn_axis_name)
-    d = DCGANDiscriminator(
-        base_width=int(cfg.get('d_base_width', base_width)), num_classes=classes,
-        batch_norm=bool(cfg.get('batch_norm', True)), minibatch=minibatch, pack=pack,
-        bn_axis_name=bn_axis_name)
-  return g, d
+  return MODELS[name].build(cfg, data_shape, classes, minibatch=minibatch, pack=pack,
+                            bn_axis_name=bn_axis_name)

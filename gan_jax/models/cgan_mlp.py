@@ -94,3 +94,18 @@ class CGANMLPDiscriminator(nn.Module):
     if mb_layer is not None:
       h = mb_layer(h)
     return nn.Dense(1, name='dense_out')(h)[:, 0]
+
+
+def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
+          pack: int, bn_axis_name: str | None) -> tuple[nn.Module, nn.Module]:
+  """(G, D) from `config.model` (fields in gan_jax/models/__init__.py)."""
+  del bn_axis_name  # no BatchNorm
+  g = CGANMLPGenerator(
+      out_shape=data_shape, num_classes=num_classes,
+      dropout=float(cfg.get('g_dropout', 0.5)),
+      out_activation=cfg.get('out_activation',
+                             'linear' if len(data_shape) == 1 else 'sigmoid'))
+  d = CGANMLPDiscriminator(
+      num_classes=num_classes, dropout=float(cfg.get('d_dropout', 0.5)),
+      minibatch=minibatch, pack=pack)
+  return g, d

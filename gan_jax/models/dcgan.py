@@ -136,3 +136,19 @@ class DCGANDiscriminator(nn.Module):
     if self.minibatch == 'discrimination':
       h = layers.MinibatchDiscrimination(name='minibatch_discrimination')(h)
     return nn.Dense(1, kernel_init=_INIT, name='dense_out')(h)[:, 0]
+
+
+def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
+          pack: int, bn_axis_name: str | None) -> tuple[nn.Module, nn.Module]:
+  """(G, D) from `config.model` (fields in gan_jax/models/__init__.py)."""
+  if len(data_shape) != 3:
+    raise ValueError(f"model.name='dcgan' needs image data (H, W, C), got {data_shape}.")
+  base_width = int(cfg.get('base_width', 64))
+  g = DCGANGenerator(
+      out_shape=data_shape, base_width=base_width, num_classes=num_classes,
+      out_activation=cfg.get('out_activation', 'tanh'), bn_axis_name=bn_axis_name)
+  d = DCGANDiscriminator(
+      base_width=int(cfg.get('d_base_width', base_width)), num_classes=num_classes,
+      batch_norm=bool(cfg.get('batch_norm', True)), minibatch=minibatch, pack=pack,
+      bn_axis_name=bn_axis_name)
+  return g, d

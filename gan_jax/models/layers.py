@@ -23,6 +23,13 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
+def as_tuple(value):
+  """Lists (e.g. from the command line) as tuples: modules must be hashable for jit."""
+  if isinstance(value, (list, tuple)):
+    return tuple(value)
+  return value
+
+
 def leaky_relu(x: Array) -> Array:
   """LeakyReLU with slope 0.2, the DCGAN discriminator's choice (Radford et al. 2016)."""
   return jax.nn.leaky_relu(x, negative_slope=0.2)

@@ -143,3 +143,26 @@ class MLPDiscriminator(nn.Module):
     if mb_layer is not None:
       h = mb_layer(h)
     return nn.Dense(1, kernel_init=kernel_init, name='dense_out')(h)[:, 0]
+
+
+def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
+          pack: int, bn_axis_name: str | None) -> tuple[nn.Module, nn.Module]:
+  """(G, D) from `config.model` (fields in gan_jax/models/__init__.py)."""
+  init = cfg.get('init', 'lecun_normal')
+  init_scale = float(cfg.get('init_scale', 1.0))
+  g = MLPGenerator(
+      out_shape=data_shape,
+      widths=layers.as_tuple(cfg.get('g_widths', (64, 128, 256))),
+      activation=cfg.get('g_activation', 'relu'),
+      out_activation=cfg.get('out_activation', 'linear' if len(data_shape) == 1 else 'tanh'),
+      num_classes=num_classes,
+      batch_norm=bool(cfg.get('batch_norm', False)),
+      bn_axis_name=bn_axis_name, weight_init=init, weight_init_scale=init_scale)
+  d = MLPDiscriminator(
+      widths=layers.as_tuple(cfg.get('d_widths', (256, 128, 64))),
+      activation=cfg.get('d_activation', 'leaky_relu'),
+      dropout=layers.as_tuple(cfg.get('d_dropout', (0.5, 0.3, 0.2))),
+      num_classes=num_classes, minibatch=minibatch, pack=pack,
+      maxout_pieces=int(cfg.get('d_maxout_pieces', 0)),
+      weight_init=init, weight_init_scale=init_scale)
+  return g, d
