@@ -84,6 +84,32 @@ def write_idx_dataset_to():
   return write_idx_dataset
 
 
+def assert_same_changes(a, b, init, name: str) -> None:
+  """a - init equals b - init leaf by leaf (npz-like maps), to 1e-3 of the largest change.
+
+  For the data-parallel equivalence tests. Integer leaves (step, rng) must be
+  equal. A float leaf that b left unchanged (e.g. a critic's output bias, whose
+  Wasserstein gradient is 0) must be unchanged in a too; most leaves must have
+  moved, so the comparison is not between unchanged values.
+  """
+  assert sorted(a.files) == sorted(b.files) == sorted(init.files)
+  moved = unchanged = 0
+  for key in a.files:
+    if not np.issubdtype(a[key].dtype, np.floating):
+      np.testing.assert_array_equal(a[key], b[key], err_msg=f'{name}: {key}')
+      continue
+    da, db = a[key] - init[key], b[key] - init[key]
+    scale = float(np.max(np.abs(db)))
+    if scale == 0:
+      unchanged += 1
+      np.testing.assert_allclose(da, 0.0, atol=1e-7, err_msg=f'{name}: change of {key}')
+      continue
+    moved += 1
+    np.testing.assert_allclose(da, db, rtol=1e-3, atol=1e-3 * scale,
+                               err_msg=f'{name}: change of {key}')
+  assert moved > 4 * unchanged, (name, moved, unchanged)
+
+
 def state_arrays(state) -> dict[str, np.ndarray]:
   """Every leaf of a (restored) state as a host array, keyed by its tree path."""
   leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]
