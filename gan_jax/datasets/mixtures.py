@@ -24,16 +24,17 @@ sweep. `train_size = 0` (the default) draws fresh points every step.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-KIND = 'mixture'
+from gan_jax.datasets.base import MIXTURE, Batch, DataConfig, DataInfo
+
+KIND = MIXTURE
 NAMES = ('ring', 'grid')
 
-DataConfig = Any
 Array = jax.Array
 Sampler = Callable[[Array, int], dict[str, Array]]
 
@@ -132,17 +133,55 @@ def make_sampler(data_config: DataConfig) -> Sampler:
   return sample
 
 
+# ---------------------------------------------------------------------------
+# The source interface (gan_jax/datasets/__init__.py).
+# ---------------------------------------------------------------------------
+
+
+def info(data_config: DataConfig) -> DataInfo:
+  centers, _ = modes(data_config)
+  train_size(data_config)  # checked here, before anything is written
+  return DataInfo(shape=(2,), num_classes=len(centers),
+                  value_range=value_range(data_config), kind=KIND)
+
+
+def arrays(data_config: DataConfig, split: str):
+  del split  # A mixture has no splits.
+  raise ValueError(
+      f'load_arrays: data.name={data_config.get("name")!r} is an infinite '
+      'mixture; sample it with make_iterator, and get its modes with '
+      'mixture_modes.')
+
+
 def batches(data_config: DataConfig, *, batch_size: int, seed: int,
-            process_index: int = 0, skip_batches: int = 0):
+            split: str = 'train', process_index: int = 0,
+            process_count: int = 1, skip_batches: int = 0) -> Iterator[Batch]:
   """Host batches of `make_sampler`: batch t is sample(fold_in(key, t), batch_size).
 
   Process 0's key is `data_key(seed)` (the sweep's); process p > 0 folds p in,
-  so hosts draw independent streams. Skipping is O(1): the step index is the key.
+  so hosts draw independent streams (`process_count` plays no part). A mixture
+  has no splits: every split is the one stream of the seed. Skipping is O(1):
+  the step index is the key. The config is checked now, before the first next.
   """
+  del split, process_count
+  modes(data_config)
+  return sampler_batches(make_sampler, data_config, batch_size=batch_size,
+                         seed=seed, process_index=process_index,
+                         skip_batches=skip_batches)
+
+
+def sampler_batches(make_sampler_fn: Callable[[DataConfig], Sampler],
+                    data_config: DataConfig, *, batch_size: int, seed: int,
+                    process_index: int, skip_batches: int) -> Iterator[Batch]:
+  """Host batches of any JAX sampler, keyed by step as `batches` describes.
+
+  `make_sampler_fn(data_config)` is called at the first `next`.
+  """
+  batch_size = int(batch_size)
   key = data_key(seed)
   if process_index:
-    key = jax.random.fold_in(key, process_index)
-  sample = jax.jit(make_sampler(data_config), static_argnums=1)
+    key = jax.random.fold_in(key, int(process_index))
+  sample = jax.jit(make_sampler_fn(data_config), static_argnums=1)
   t = int(skip_batches)
   while True:
     yield jax.device_get(sample(jax.random.fold_in(key, t), batch_size))
