@@ -25,15 +25,13 @@ def get_config(arg: str | None = None):
   c.loss = 'non_saturating'
   c.matching_aware = True
   c.label_noise = 0.05
-  c.optim.g = config_base.optimizer(lr=2e-4, b1=0.5)
-  c.optim.d = config_base.optimizer(lr=2e-4, b1=0.5)
-  c.train.batch_size = 100
-  c.train.num_steps = 10_000  # ~17 epochs of the 60,000 training images.
-  c.train.eval_every = 2000
-  c.train.checkpoint_every = 2000
+  # 10,000 steps of 100: ~17 epochs of the 60,000 training images.
+  config_base.training(c, lr=2e-4, batch_size=100, num_steps=10_000, eval_every=2000)
   c.eval.num_samples = 10_000
   c.eval.classifier = 'runs/classifiers'  # runs/classifiers/fashion_mnist
-  if arg == 'quick':
+
+  def quick(c):
     config_base.quick(c)
     c.eval.classifier = ''  # a smoke test needs no trained classifier.
-  return c
+
+  return config_base.apply_variants(c, arg, {'quick': quick})

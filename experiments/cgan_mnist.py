@@ -19,12 +19,5 @@ def get_config(arg: str | None = None):
   c.loss = 'non_saturating'
   c.matching_aware = True
   c.label_noise = 0.05
-  c.optim.g = config_base.optimizer(lr=2e-4, b1=0.5)
-  c.optim.d = config_base.optimizer(lr=2e-4, b1=0.5)
-  c.train.batch_size = 100
-  c.train.num_steps = 20_000
-  c.train.eval_every = 2000
-  c.train.checkpoint_every = 2000
-  if arg == 'quick':
-    config_base.quick(c)
-  return c
+  config_base.training(c, lr=2e-4, batch_size=100, num_steps=20_000, eval_every=2000)
+  return config_base.apply_variants(c, arg, {'quick': config_base.quick})

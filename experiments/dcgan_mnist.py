@@ -17,14 +17,12 @@ def get_config(arg: str | None = None):
   c.model.update(dict(name='dcgan', conditional=True, latent_dim=100, base_width=64,
                       d_base_width=64, batch_norm=True, out_activation='tanh'))
   c.loss = 'non_saturating'
-  c.optim.g = config_base.optimizer(lr=2e-4, b1=0.5)  # Radford et al. 2015.
-  c.optim.d = config_base.optimizer(lr=2e-4, b1=0.5)
-  c.train.batch_size = 64
-  c.train.num_steps = 10_000
-  c.train.eval_every = 1000
-  c.train.checkpoint_every = 1000
-  if arg == 'quick':
+  # Radford et al. 2015: Adam 2e-4, beta1 0.5.
+  config_base.training(c, lr=2e-4, batch_size=64, num_steps=10_000, eval_every=1000)
+
+  def quick(c):
     config_base.quick(c)
     c.model.base_width = 8
     c.model.d_base_width = 8
-  return c
+
+  return config_base.apply_variants(c, arg, {'quick': quick})

@@ -12,13 +12,6 @@ def get_config(arg: str | None = None):
   config_base.grid(c, std=0.05)
   config_base.toy_2d(c)
   c.loss = 'non_saturating'
-  c.optim.g = config_base.optimizer(lr=1e-3, b1=0.5)
-  c.optim.d = config_base.optimizer(lr=1e-3, b1=0.5)
-  c.train.batch_size = 256
-  c.train.num_steps = 10_000
-  c.train.eval_every = 1000
-  c.train.checkpoint_every = 1000
+  config_base.training(c, lr=1e-3, batch_size=256, num_steps=10_000, eval_every=1000)
   c.eval.num_samples = 2500  # VEEGAN / PacGAN protocol.
-  if arg == 'quick':
-    config_base.quick(c)
-  return c
+  return config_base.apply_variants(c, arg, {'quick': config_base.quick})

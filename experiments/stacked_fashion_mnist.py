@@ -32,13 +32,9 @@ def stacked(c: ml_collections.ConfigDict, base: ml_collections.ConfigDict, *,
                       base_width=g_width, d_base_width=max(1, int(g_width * d_fraction)),
                       batch_norm=True, out_activation='tanh'))
   c.loss = 'non_saturating'
-  c.optim.g = config_base.optimizer(lr=2e-4, b1=0.5)  # Radford et al. 2015.
-  c.optim.d = config_base.optimizer(lr=2e-4, b1=0.5)
+  # Radford et al. 2015: Adam 2e-4, beta1 0.5.
+  config_base.training(c, lr=2e-4, batch_size=64, num_steps=20_000, eval_every=2000)
   c.unroll.exact = True  # Metz et al. differentiate through D's updates.
-  c.train.batch_size = 64
-  c.train.num_steps = 20_000
-  c.train.eval_every = 2000
-  c.train.checkpoint_every = 2000
   # VEEGAN / PacGAN count modes on 26,000 samples; the number depends on it.
   c.eval.num_samples = 26_000
   # A cache of classifiers by dataset: runs/classifiers/fashion_mnist here.
@@ -48,11 +44,9 @@ def stacked(c: ml_collections.ConfigDict, base: ml_collections.ConfigDict, *,
 
 def variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
   """'half' (D = 1/2 G), 'small' (G width 16, for CPU), 'quick' (smoke test), comma-joined."""
-  valid = ('half', 'small', 'quick')
-  for a in filter(None, (arg or '').split(',')):
-    if a not in valid:
-      raise ValueError(f'unknown config variant {a!r}; valid: {list(valid)}.')
-  args = set(filter(None, (arg or '').split(',')))
+  args = set()
+  config_base.apply_variants(c, arg, {name: lambda _, n=name: args.add(n)
+                                      for name in ('half', 'small', 'quick')})
   fraction = 0.5 if 'half' in args else 0.25
   width = 16 if 'small' in args or 'quick' in args else c.model.base_width
   c.model.base_width = width

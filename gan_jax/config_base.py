@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import types
+from typing import Any, Callable
 
 import ml_collections
 from ml_collections import config_dict
@@ -38,6 +39,36 @@ def optimizer(lr: float = 2e-4, b1: float = 0.5, b2: float = 0.999,
   # momentum; decay_steps > 0: cosine decay of lr to final_lr_fraction * lr.
   return ml_collections.ConfigDict(dict(name=name, lr=lr, b1=b1, b2=b2, momentum=0.9,
                                         decay_steps=0, final_lr_fraction=0.0))
+
+
+def training(c: ml_collections.ConfigDict, *, lr: float, batch_size: int, num_steps: int,
+             eval_every: int, b1: float = 0.5) -> ml_collections.ConfigDict:
+  """The trailer the experiments share: Adam(lr, b1) for both players and the step budget.
+
+  A checkpoint is written with every evaluation (checkpoint_every = eval_every).
+  """
+  c.optim.g = optimizer(lr=lr, b1=b1)
+  c.optim.d = optimizer(lr=lr, b1=b1)
+  c.train.update(dict(batch_size=batch_size, num_steps=num_steps, eval_every=eval_every,
+                      checkpoint_every=eval_every))
+  return c
+
+
+def apply_variants(c: ml_collections.ConfigDict, arg: str | None,
+                   variants: dict[str, Callable[[ml_collections.ConfigDict], Any]]
+                   ) -> ml_collections.ConfigDict:
+  """Applies the comma-joined variants of `arg` ('quick', 'half,quick', ...) in order.
+
+  `variants` maps each valid name to a function that edits the config in place;
+  a name not in it is a ValueError that lists the valid ones (an unknown
+  variant never runs the default config silently).
+  """
+  for name in filter(None, (arg or '').split(',')):
+    if name not in variants:
+      valid = ', '.join(repr(v) for v in variants) or 'none'
+      raise ValueError(f'config variant {name!r} does not exist; valid variants: {valid}.')
+    variants[name](c)
+  return c
 
 
 def get_base() -> ml_collections.ConfigDict:

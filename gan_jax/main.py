@@ -58,7 +58,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS,
       'config', None, 'Path to an experiment config file (experiments/*.py[:variant]).',
       flag_values=flag_values, lock_config=True,
       sys_argv=None if argv is None else list(argv))
-  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and pictures.',
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and pictures '
+                      '(default: runs/<config file name>[_<variant>]).',
                       flag_values=flag_values)
   flags.DEFINE_string('coordinator_address', os.environ.get('JAX_COORDINATOR_ADDRESS'),
                       'host:port of process 0, for multi-host training.',
@@ -92,7 +93,54 @@ def _explain(error: Exception, argv: Sequence[str]) -> str:
             f'{" (" + hint.group(0) + ")" if hint else ""}. Config fields cannot be '
             'added from the command line; the fields and their defaults are in '
             'gan_jax/config_base.py and the experiment file.')
+  text = str(error)
+  if 'Error whilst parsing config file' in text:
+    # ml_collections wraps the config file's own error in its traceback; the
+    # last line is what the user needs ("ValueError: config variant ...").
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    spec = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
+    if spec is None and '--config' in argv[:-1]:
+      spec = argv[list(argv).index('--config') + 1]
+    where = f'--config={spec}: ' if spec else '--config: '
+    return where + _one_paragraph(re.sub(r'^\w+(Error|Exception): ', '', last.strip()))
   return _one_paragraph(error) + ' (run with --helpfull for the flags).'
+
+
+def default_workdir(config_spec: str) -> str:
+  """runs/<config file name>[_<variant>]: where a run goes when --workdir is not given."""
+  path, _, variant = config_spec.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  if variant:
+    name += '_' + re.sub(r'[^A-Za-z0-9_.-]', '_', variant)
+  return os.path.join('runs', name)
+
+
+def check_workdir(workdir: str) -> None:
+  """A workdir that cannot be a directory we may write is a CommandLineError, up front.
+
+  Nothing is created here; the loop creates the directory only once the whole
+  input has been accepted.
+  """
+  if not workdir:
+    raise CommandLineError('--workdir is empty; give a directory, e.g. --workdir runs/x '
+                           '(or leave the flag out for runs/<config name>).')
+  path = os.path.abspath(workdir)
+  name_max = os.pathconf('/', 'PC_NAME_MAX') if hasattr(os, 'pathconf') else 255
+  for part in path.split(os.sep):
+    if len(part.encode()) > name_max:
+      raise CommandLineError(f'--workdir={workdir!r}: the name {part[:20]!r}... has '
+                             f'{len(part.encode())} bytes; the filesystem allows {name_max}.')
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise CommandLineError(f'--workdir={workdir!r} is a file, not a directory.')
+  parent = path
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise CommandLineError(f'--workdir={workdir!r} lies under {parent!r}, which is a '
+                           'file, not a directory.')
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise CommandLineError(f'--workdir={workdir!r}: {parent!r} is not writable by this '
+                           'user.')
 
 
 def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> list[str]:
@@ -107,9 +155,13 @@ def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> l
 
 def check_flags(flag_values: flags.FlagValues = FLAGS) -> None:
   """Checks the parsed flags; loads the config file (ml_collections defers it)."""
-  if flag_values.config is None or flag_values.workdir is None:
-    raise CommandLineError('--config and --workdir are required, e.g. '
-                           '--config experiments/ring8.py --workdir runs/ring8')
+  if flag_values.config is None:
+    raise CommandLineError('--config is required, e.g. --config experiments/ring8.py '
+                           '(--workdir defaults to runs/<config name>).')
+  if flag_values.workdir is None:
+    flag_values.workdir = default_workdir(flag_values['config'].config_filename)
+    print(f'gan_jax: writing to --workdir={flag_values.workdir}', file=sys.stderr)
+  check_workdir(flag_values.workdir)
   try:
     flag_values.config.keys()
   except Exception as e:  # pylint: disable=broad-except

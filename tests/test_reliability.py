@@ -344,8 +344,44 @@ def test_missing_classifier_is_an_error_before_anything_is_written(tmp_path, no_
 def test_missing_config_file_and_flags(tmp_path, capsys):
   code, err = cli(['--config', str(tmp_path / 'nope.py'), '--workdir', str(tmp_path)], capsys)
   assert_clean_error(code, err, 'nope.py', 'No such file')
-  code, err = cli(['--config', RING], capsys)
-  assert_clean_error(code, err, '--workdir')
+  code, err = cli(['--workdir', str(tmp_path)], capsys)
+  assert_clean_error(code, err, '--config is required')
+
+
+def test_workdir_defaults_to_runs_config_name(tmp_path, monkeypatch, no_training, capsys):
+  assert main.default_workdir('experiments/ring8.py') == 'runs/ring8'
+  assert main.default_workdir('experiments/stacked_mnist.py:half,quick') == (
+      'runs/stacked_mnist_half_quick')
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(AssertionError, match='a bad config reached training'):
+    cli(['--config', RING], capsys)  # gets past the flags, into the loop
+  assert 'writing to --workdir=runs/ring8_quick' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('make_workdir,words', [
+    (lambda d: '', ['--workdir is empty']),
+    (lambda d: str(d / 'a_file'), ['is a file, not a directory']),
+    (lambda d: str(d / 'a_file' / 'below'), ['lies under', 'a_file', 'which is a file']),
+    (lambda d: str(d / ('x' * 300)), ['300 bytes', 'the filesystem allows']),
+])
+def test_bad_workdir_is_a_named_error_before_anything_is_written(
+    make_workdir, words, tmp_path, no_training, capsys):
+  (tmp_path / 'a_file').write_text('keep me')
+  before = snapshot(tmp_path)
+  code, err = cli(['--config', RING, f'--workdir={make_workdir(tmp_path)}'], capsys)
+  assert_clean_error(code, err, *words)
+  assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize('spec,words', [
+    ('ring8.py:quik', ["variant 'quik' does not exist; valid variants: 'quick'"]),
+    ('grid25.py:quick,extra', ["variant 'extra' does not exist"]),
+    ('mode_collapse_ring.py:veegan', ["variant 'veegan'", '25-mode grid only'])])
+def test_unknown_config_variant_lists_the_valid_ones(spec, words, tmp_path, capsys):
+  path = os.path.join(os.path.dirname(RING.split(':')[0]), spec)
+  code, err = cli(['--config', path, '--workdir', str(tmp_path / 'w')], capsys)
+  assert_clean_error(code, err, *words)
+  assert not (tmp_path / 'w').exists()
 
 
 @pytest.mark.parametrize('damage', ['truncate', 'delete', 'interrupted_save'])
