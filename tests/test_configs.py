@@ -117,6 +117,9 @@ def test_published_protocols_build_and_take_a_clean_step(name, variant):
     assert config.data.train_size == 100_000 and config.train.num_steps == 400_000
     assert spec.update_order == 'simultaneous' and spec.discriminator.maxout_pieces == 5
     assert spec.generator.batch_norm and spec.generator.weight_init == 'normal'
+  if variant == 'veegan':
+    assert spec.generator.widths == (128, 128) and spec.discriminator.widths == (128,)
+    assert config.train.batch_size == 500 and config.train.num_steps == 100_000
   if variant == 'metz':
     assert (config.data.radius, config.data.std) == (2.0, 0.02)
     assert spec.loss.name == 'minimax' and spec.generator.weight_init == 'orthogonal'
