@@ -35,6 +35,9 @@ def first_run(tmp_path_factory):
   return workdir, result
 
 
+# The two CLI runs (200 + 100 steps with evals, ~40 s on 2 cores) are `slow`:
+# test_reliability.py runs the same CLI in CI, resume included (bitwise).
+@pytest.mark.slow
 def test_cli_writes_checkpoints_metrics_and_pictures(first_run):
   workdir, _ = first_run
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['100', '200']
@@ -53,6 +56,7 @@ def test_cli_writes_checkpoints_metrics_and_pictures(first_run):
   assert results['step'] == 200 and 'eval/modes' in results
 
 
+@pytest.mark.slow
 def test_second_run_resumes_instead_of_restarting(first_run):
   workdir, _ = first_run
   result = run_cli(workdir, '--config.train.num_steps=300')
@@ -70,3 +74,21 @@ def test_misspelt_override_is_a_clean_error(tmp_path):
   result = run_cli(tmp_path, '--config.train.num_stesp=10')
   assert result.returncode != 0
   assert 'num_stesp' in result.stderr
+
+
+def test_truncate_metrics_drops_rows_after_the_restored_step(tmp_path):
+  from gan_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  rows = [{'step': 50, 'train/d_loss': 1.0}, {'step': 100, 'train/d_loss': 0.5},
+          {'step': 100, 'eval/modes': 3}, {'step': 150, 'train/d_loss': 0.25},
+          {'step': 200, 'eval/modes': 5}]
+  path = tmp_path / 'metrics.jsonl'
+  path.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  workdir_lib.truncate_metrics(str(tmp_path), 100)
+  assert read_jsonl(path) == rows[:3]
+  # Nothing after the step: the file is left as it is, byte for byte.
+  before = path.read_bytes()
+  workdir_lib.truncate_metrics(str(tmp_path), 100)
+  workdir_lib.truncate_metrics(str(tmp_path), 10_000)
+  assert path.read_bytes() == before
+  workdir_lib.truncate_metrics(str(tmp_path), 0)
+  assert read_jsonl(path) == []

@@ -50,7 +50,7 @@ STEPS = 'gan_jax/steps.py'
 LOSSES = 'gan_jax/losses.py'
 METRICS = 'gan_jax/metrics.py'
 THEORY = 'gan_jax/theory.py'
-PIPELINE = 'gan_jax/input_pipeline.py'
+IMAGES = 'gan_jax/datasets/images.py'  # input_pipeline dispatches to gan_jax/datasets/
 MIXTURES = 'gan_jax/datasets/mixtures.py'
 T_STEPS = 'tests/test_steps.py'
 
@@ -158,13 +158,13 @@ MUTANTS = [
       'd_loss = d_loss + gamma * losses_lib.r1_penalty(score_fn, fake)',
       'tests/test_theory.py'),
     # --- data pipeline ------------------------------------------------------
-    m('pixel_scale_256', PIPELINE,
+    m('pixel_scale_256', IMAGES,
       'np.float32((hi - lo) / 255.0)', 'np.float32((hi - lo) / 256.0)',
       'tests/test_input_pipeline.py'),
-    m('every_process_reads_shard_0', PIPELINE,
+    m('every_process_reads_shard_0', IMAGES,
       'shard = slice(process_index * per_process, (process_index + 1) * per_process)',
       'shard = slice(0, per_process)', 'tests/test_input_pipeline.py'),
-    m('skip_counts_batches_as_examples', PIPELINE,
+    m('skip_counts_batches_as_examples', IMAGES,
       'epoch, pos = divmod(skip * batch_size, n)', 'epoch, pos = divmod(skip, n)',
       'tests/test_input_pipeline.py'),
     m('ring_centres_on_a_line', MIXTURES,

@@ -1,0 +1,41 @@
+"""plotting.mixture_strip: what lands in which panel, read back from the figure."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+
+matplotlib.use('Agg')
+
+from gan_jax import plotting  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def test_mixture_strip_puts_each_snapshot_in_its_row_and_column(tmp_path, monkeypatch):
+  saved = {}
+  real_save = plotting._save  # pylint: disable=protected-access
+
+  def capture(fig, path):
+    saved['fig'], saved['path'] = fig, path
+    fig.canvas.draw()
+    saved['axes'] = [(ax.get_title(), ax.get_ylabel(), ax.axison,
+                      [np.asarray(c.get_offsets()) for c in ax.collections])
+                     for ax in fig.axes]
+    real_save(fig, path)
+
+  monkeypatch.setattr(plotting, '_save', capture)
+  centers = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+  a0, a1, b0 = (np.full((5, 2), v) for v in (0.1, 0.2, 0.3))
+  path = str(tmp_path / 'strip.png')
+  plotting.mixture_strip({'unrolled': [(0, a0), (100, a1)], 'plain': [(50, b0)]},
+                         centers, path)
+  assert saved['path'] == path and (tmp_path / 'strip.png').stat().st_size > 0
+  axes = saved['axes']
+  assert len(axes) == 4  # 2 rows x 2 columns, row-major
+  (t00, y00, on00, c00), (t01, _, on01, c01), (t10, y10, on10, c10), (_, _, on11, c11) = axes
+  assert (t00, t01, t10) == ('step 0', 'step 100', 'step 50')
+  assert (y00, y10) == ('unrolled', 'plain')
+  assert on00 and on01 and on10 and not on11  # the missing snapshot's panel is hidden
+  assert c11 == []
+  for collections, samples in ((c00, a0), (c01, a1), (c10, b0)):
+    np.testing.assert_array_equal(collections[0], samples)   # G's samples
+    np.testing.assert_array_equal(collections[1], centers)   # the modes
