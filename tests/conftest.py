@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import itertools
 import pathlib
 import struct
 from typing import Sequence
@@ -82,6 +83,21 @@ def idx_dataset(tmp_path: pathlib.Path) -> IdxDataset:
 def write_idx_dataset_to():
   """The writer itself, for tests that need other layouts (e.g. uncompressed)."""
   return write_idx_dataset
+
+
+def data_config(**fields) -> ml_collections.ConfigDict:
+  """A data config, as config.data would be."""
+  return ml_collections.ConfigDict(fields)
+
+
+def scaled(pixels: np.ndarray, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
+  """Pixels in the closed form lo + (hi - lo) p / 255, in float64."""
+  return lo + (hi - lo) * pixels.astype(np.float64) / 255.0
+
+
+def take(iterator, n: int) -> list:
+  """The first n items of an iterator (e.g. n batches of make_iterator)."""
+  return list(itertools.islice(iterator, n))
 
 
 def assert_same_changes(a, b, init, name: str) -> None:
