@@ -53,6 +53,16 @@ SAMPLE_CHUNK = 500
 FeatureStats = tuple[np.ndarray, np.ndarray, int]  # mean, covariance, sample count
 
 
+def mixture_summary(samples, centers, std) -> dict[str, jax.Array]:
+  """The mixture metrics every evaluation reports: modes, high_quality, kl, kl_all.
+
+  `metrics.mixture_metrics` without the histogram; pure, so the sweep vmaps it
+  over seeds and the Evaluator calls it on one.
+  """
+  m = metrics_lib.mixture_metrics(samples, centers, std)
+  return {k: m[k] for k in ('modes', 'high_quality', 'kl', 'kl_all')}
+
+
 def reference_statistics(clf: classifier_lib.TrainedClassifier, images: np.ndarray,
                          value_range) -> FeatureStats:
   """Mean, covariance and count of the classifier features of real images."""
@@ -198,10 +208,8 @@ class Evaluator:
     samples = self.samples(state)
     results = {}
     if self.is_mixture:
-      m = metrics_lib.mixture_metrics(samples, self.centers, self.std)
-      results['eval/modes'] = float(m['modes'])
-      results['eval/high_quality'] = float(m['high_quality'])
-      results['eval/kl'] = float(m['kl'])
+      m = mixture_summary(samples, self.centers, self.std)
+      results.update({f'eval/{k}': float(v) for k, v in m.items() if k != 'kl_all'})
       plotting.mixture_scatter(
           samples, self.centers, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
           title=(f'step {step}: {results["eval/modes"]:.0f} modes, '

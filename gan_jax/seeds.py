@@ -11,9 +11,12 @@ computation as seed i run alone (tests/test_seeds.py checks this).
     step = make_multi_seed_step(spec)                  # one step, host batches
     states, metrics = step(states, {'x': x})           # x: (S, d_steps * B, 2)
 
-    sampler = mixtures.make_sampler(config.data)       # real data drawn on device
+    sampler = input_pipeline.mixture_sampler(config.data)  # real data on device
     run = make_train_n_steps(spec, sampler, batch_size=256, num_steps=500)
     states, metrics = run(states, data_keys(seeds))    # 500 steps of all S seeds
+
+    result = train_and_evaluate(config, seeds=[0, 1, 2])  # a sweep variant: train,
+                                                          # evaluate every eval_every
 
 Every state has a leading seeds axis; metrics are (S,) per seed. The data of
 seed s at step t is drawn from fold_in(data_key_s, t), so a run chopped into
@@ -35,28 +38,33 @@ and the grid sweep side by side).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
 
+from gan_jax import evaluation
+from gan_jax import factory
+from gan_jax import input_pipeline
 from gan_jax import steps
+from gan_jax import xla_flags
 from gan_jax.datasets import mixtures
 
 Array = jax.Array
 Sampler = Callable[[Array, int], dict[str, Array]]
 
-SINGLE_THREAD_XLA_FLAGS = (
-    '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1')
-
-
 def cpu_single_thread_flags() -> str:
-  """XLA_FLAGS that pin the CPU backend to one thread (1.5-1.7x faster for 2-D nets).
+  """XLA_FLAGS that pin the CPU backend to one thread (`xla_flags.CPU_SINGLE_THREAD`).
 
   Set `os.environ['XLA_FLAGS']` to this before JAX is imported; JAX reads it once.
   """
-  return SINGLE_THREAD_XLA_FLAGS
+  return xla_flags.CPU_SINGLE_THREAD
 
 
 def init_states(spec: steps.GANSpec, seeds: Sequence[int],
@@ -139,3 +147,89 @@ def finite(states: steps.GANState) -> Array:
   leaves = jax.tree_util.tree_leaves((states.g_params, states.d_params))
   ok = [jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1) for x in leaves]
   return functools.reduce(jnp.logical_and, ok)
+
+
+# ---------------------------------------------------------------------------
+# Training and evaluating many seeds of one config (a sweep variant).
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RunResult:
+  """What `train_and_evaluate` measured; sweep.py writes it to results.csv and npz."""
+  steps: np.ndarray              # (T,) evaluation steps
+  modes: np.ndarray              # (S, T)
+  high_quality: np.ndarray       # (S, T)
+  kl: np.ndarray                 # (S, T)
+  kl_all: np.ndarray             # (S, T)
+  diverged_at: np.ndarray        # (S,) first evaluation step with non-finite params, 0 if none
+  final_samples: np.ndarray      # (S, N, 2)
+  strip_samples: np.ndarray      # (T, N, 2) seed 0's samples at every evaluation
+  wall_s: float
+  steps_per_s: float
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, seeds: Sequence[int], *,
+                       desc: str = '') -> RunResult:
+  """Trains a 2-D mixture `config` for every seed in one vmapped program.
+
+  Every `config.sweep.eval_every` steps all seeds are evaluated on
+  `config.eval.num_samples` samples of the run's one evaluation z
+  (`evaluation.eval_key`), with `evaluation.mixture_summary`.
+  """
+  start = time.perf_counter()
+  data_info = input_pipeline.get_info(config.data)
+  if not data_info.is_mixture:
+    raise ValueError(f'the sweep runner trains 2-D mixtures; config.data.name='
+                     f'{config.data.name!r}, valid choices: '
+                     f'{", ".join(input_pipeline.MIXTURE_NAMES)}.')
+  spec = factory.build_spec(config, data_info)
+  centers, std = input_pipeline.mixture_modes(config.data)
+  num_steps = int(config.train.num_steps)
+  eval_every = int(config.sweep.eval_every)
+  if num_steps % eval_every:
+    raise ValueError(f'config.train.num_steps={num_steps} must be a multiple of '
+                     f'config.sweep.eval_every={eval_every}.')
+
+  states = init_states(spec, seeds, data_info.shape)
+  keys = data_keys(seeds)
+  train = make_train_n_steps(
+      spec, input_pipeline.mixture_sampler(config.data),
+      batch_size=int(config.train.batch_size), num_steps=eval_every)
+  sample = make_sample_fn(spec)
+  z = steps.sample_latents(spec, evaluation.eval_key(config), int(config.eval.num_samples))
+  evaluate = jax.jit(jax.vmap(lambda x: evaluation.mixture_summary(x, centers, std)))
+
+  history: dict[str, list[np.ndarray]] = {k: [] for k in ('modes', 'high_quality', 'kl',
+                                                          'kl_all')}
+  eval_steps, strip = [], []
+  diverged_at = np.zeros(len(seeds), np.int64)
+  samples = None
+  train_time = 0.0
+  with tqdm.tqdm(total=num_steps, desc=desc, dynamic_ncols=True, leave=False) as bar:
+    for done in range(eval_every, num_steps + 1, eval_every):
+      t0 = time.perf_counter()
+      states, _ = train(states, keys)
+      jax.block_until_ready(states)
+      if done > eval_every:  # the first call includes compilation.
+        train_time += time.perf_counter() - t0
+      samples = sample(states, z)
+      results, ok = jax.device_get((evaluate(samples), finite(states)))
+      newly = (~ok) & (diverged_at == 0)
+      diverged_at[newly] = done
+      for k in history:
+        history[k].append(np.asarray(results[k]))
+      eval_steps.append(done)
+      strip.append(np.asarray(samples[0]))
+      bar.update(eval_every)
+      bar.set_postfix(modes=' '.join(str(int(m)) for m in results['modes']))
+
+  timed_steps = num_steps - eval_every
+  return RunResult(
+      steps=np.asarray(eval_steps),
+      **{k: np.stack(v, axis=1) for k, v in history.items()},
+      diverged_at=diverged_at,
+      final_samples=np.asarray(samples),
+      strip_samples=np.stack(strip),
+      wall_s=time.perf_counter() - start,
+      steps_per_s=timed_steps / train_time if timed_steps else float('nan'))

@@ -29,6 +29,9 @@ The workdir receives, as variants finish:
                             most-unrolled GAN of the first loss over training (seed 0)
   variants/<name>.npz       each variant's evaluation history (for the plots)
 
+Training and evaluation of one variant's seeds is `seeds.train_and_evaluate`;
+this module keeps the variants, the CSV, the tables and the figures.
+
 Rerunning the same command skips the variants already in results.csv, so an
 interrupted sweep resumes at the variant it was in. A run that goes NaN or a
 variant that raises is recorded as such, never dropped. Only the 2-D mixtures
@@ -52,25 +55,19 @@ import time
 import traceback
 from typing import Any, Callable
 
+from gan_jax import xla_flags
+
 if __name__ == '__main__':
   # Must happen before JAX is imported; the tiny nets run faster on one thread.
-  os.environ.setdefault('XLA_FLAGS', '--xla_cpu_multi_thread_eigen=false '
-                        'intra_op_parallelism_threads=1')
+  xla_flags.pin_cpu_to_one_thread()
 
-import jax  # pylint: disable=g-import-not-at-top
-import ml_collections
+import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np
-import tqdm
 
 from gan_jax import config_base
-from gan_jax import evaluation
-from gan_jax import factory
 from gan_jax import input_pipeline
-from gan_jax import metrics as metrics_lib
 from gan_jax import plotting
 from gan_jax import seeds as seeds_lib
-from gan_jax import steps
-from gan_jax.datasets import mixtures
 
 CSV_FIELDS = ('variant', 'seed', 'status', 'step', 'modes', 'high_quality', 'kl',
               'kl_all', 'diverged_at', 'wall_s', 'steps_per_s', 'error', 'overrides')
@@ -143,91 +140,11 @@ def apply_overrides(config: ml_collections.ConfigDict,
 
 
 # ---------------------------------------------------------------------------
-# Running one variant (all seeds at once).
-# ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class VariantResult:
-  steps: np.ndarray              # (T,) evaluation steps
-  modes: np.ndarray              # (S, T)
-  high_quality: np.ndarray       # (S, T)
-  kl: np.ndarray                 # (S, T)
-  kl_all: np.ndarray             # (S, T)
-  diverged_at: np.ndarray        # (S,) first evaluation step with non-finite params, 0 if none
-  final_samples: np.ndarray      # (S, N, 2)
-  strip_samples: np.ndarray      # (T, N, 2) seed 0's samples at every evaluation
-  wall_s: float
-  steps_per_s: float
-
-
-def run_variant(config: ml_collections.ConfigDict, seeds: list[int], *,
-                desc: str = '') -> VariantResult:
-  """Trains `config` for every seed in one vmapped program and evaluates as it goes."""
-  start = time.perf_counter()
-  data_info = input_pipeline.get_info(config.data)
-  if not data_info.is_mixture:
-    raise ValueError(f'the sweep runner trains 2-D mixtures; config.data.name='
-                     f'{config.data.name!r}, valid choices: '
-                     f'{", ".join(input_pipeline.MIXTURE_NAMES)}.')
-  spec = factory.build_spec(config, data_info)
-  centers, std = mixtures.modes(config.data)
-  num_steps = int(config.train.num_steps)
-  eval_every = int(config.sweep.eval_every)
-  if num_steps % eval_every:
-    raise ValueError(f'config.train.num_steps={num_steps} must be a multiple of '
-                     f'config.sweep.eval_every={eval_every}.')
-
-  states = seeds_lib.init_states(spec, seeds, data_info.shape)
-  keys = seeds_lib.data_keys(seeds)
-  train = seeds_lib.make_train_n_steps(
-      spec, mixtures.make_sampler(config.data),
-      batch_size=int(config.train.batch_size), num_steps=eval_every)
-  sample = seeds_lib.make_sample_fn(spec)
-  z = steps.sample_latents(spec, evaluation.eval_key(config), int(config.eval.num_samples))
-  evaluate = jax.jit(jax.vmap(lambda x: metrics_lib.mixture_metrics(x, centers, std)))
-
-  history: dict[str, list[np.ndarray]] = {k: [] for k in ('modes', 'high_quality', 'kl',
-                                                          'kl_all')}
-  eval_steps, strip = [], []
-  diverged_at = np.zeros(len(seeds), np.int64)
-  samples = None
-  train_time = 0.0
-  with tqdm.tqdm(total=num_steps, desc=desc, dynamic_ncols=True, leave=False) as bar:
-    for done in range(eval_every, num_steps + 1, eval_every):
-      t0 = time.perf_counter()
-      states, _ = train(states, keys)
-      jax.block_until_ready(states)
-      if done > eval_every:  # the first call includes compilation.
-        train_time += time.perf_counter() - t0
-      samples = sample(states, z)
-      results, ok = jax.device_get((evaluate(samples), seeds_lib.finite(states)))
-      newly = (~ok) & (diverged_at == 0)
-      diverged_at[newly] = done
-      for k in history:
-        history[k].append(np.asarray(results[k]))
-      eval_steps.append(done)
-      strip.append(np.asarray(samples[0]))
-      bar.update(eval_every)
-      bar.set_postfix(modes=' '.join(str(int(m)) for m in results['modes']))
-
-  timed_steps = num_steps - eval_every
-  return VariantResult(
-      steps=np.asarray(eval_steps),
-      **{k: np.stack(v, axis=1) for k, v in history.items()},
-      diverged_at=diverged_at,
-      final_samples=np.asarray(samples),
-      strip_samples=np.stack(strip),
-      wall_s=time.perf_counter() - start,
-      steps_per_s=timed_steps / train_time if timed_steps else float('nan'))
-
-
-# ---------------------------------------------------------------------------
 # Results on disk.
 # ---------------------------------------------------------------------------
 
 
-def _rows(variant: Variant, seeds: list[int], result: VariantResult) -> list[dict]:
+def _rows(variant: Variant, seeds: list[int], result: seeds_lib.RunResult) -> list[dict]:
   rows = []
   for i, seed in enumerate(seeds):
     diverged = int(result.diverged_at[i])
@@ -334,26 +251,26 @@ def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
   return '\n'.join(lines) + '\n'
 
 
-def _save_result(path: str, result: VariantResult) -> None:
+def _save_result(path: str, result: seeds_lib.RunResult) -> None:
   np.savez_compressed(path, **{f.name: getattr(result, f.name)
                                for f in dataclasses.fields(result)})
 
 
-def _load_result(path: str) -> VariantResult | None:
+def _load_result(path: str) -> seeds_lib.RunResult | None:
   if not os.path.exists(path):
     return None
   with np.load(path) as data:
-    values = {f.name: data[f.name] for f in dataclasses.fields(VariantResult)}
+    values = {f.name: data[f.name] for f in dataclasses.fields(seeds_lib.RunResult)}
   values['wall_s'] = float(values['wall_s'])
   values['steps_per_s'] = float(values['steps_per_s'])
-  return VariantResult(**values)
+  return seeds_lib.RunResult(**values)
 
 
 def _file_name(name: str) -> str:
   return ''.join(c if c.isalnum() or c in '=.,-_' else '_' for c in name)
 
 
-def write_figures(workdir: str, variants: list[Variant], results: dict[str, VariantResult],
+def write_figures(workdir: str, variants: list[Variant], results: dict[str, seeds_lib.RunResult],
                   centers: np.ndarray, strip_pair: tuple[str, str] | None,
                   published: list | None = None) -> None:
   done = [v.name for v in variants if v.name in results]
@@ -428,11 +345,11 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
     _seeds(cfg)  # every variant's seed count is checked before anything is written
   os.makedirs(os.path.join(workdir, 'variants'), exist_ok=True)
   csv_path = os.path.join(workdir, 'results.csv')
-  centers, _ = mixtures.modes(config.data)
+  centers, _ = input_pipeline.mixture_modes(config.data)
   strip_pair = _strip_pair(variants)
   sweep_start = time.perf_counter()
 
-  results: dict[str, VariantResult] = {}
+  results: dict[str, seeds_lib.RunResult] = {}
   todo = []
   finished = {r['variant'] for r in read_rows(csv_path)}
   for v in variants:
@@ -450,7 +367,7 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
     t0 = time.perf_counter()
     seeds = _seeds(configs[v.name])
     try:
-      result = run_variant(configs[v.name], seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
+      result = seeds_lib.train_and_evaluate(configs[v.name], seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
     except Exception as e:  # pylint: disable=broad-except
       # A broken variant is a result too; the rest of the sweep goes on.
       error = f'{type(e).__name__}: {e}'.replace('\n', ' ')[:500]

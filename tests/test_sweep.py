@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config_base
+from gan_jax import seeds
 from gan_jax import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,4 +160,4 @@ def test_non_mixture_data_is_an_error():
   config = load_experiment('mode_collapse_ring.py').get_config('quick')
   config.data.name = 'fashion_mnist'
   with pytest.raises(ValueError, match="config.data.name='fashion_mnist'"):
-    sweep.run_variant(config, [0])
+    seeds.train_and_evaluate(config, [0])

@@ -43,10 +43,9 @@ How to add a source:
     (raise ValueError: infinite) and `batches`, which checks the config and
     returns `mixtures.sampler_batches(make_sampler, cfg, batch_size=...,
     seed=..., process_index=..., skip_batches=...)`; add `swiss_roll` to
-    SOURCES below; add tests/test_swiss_roll.py. (gan_jax/sweep.py still
-    calls mixtures.modes / mixtures.make_sampler directly; for the sweep to
-    run the new module it must call input_pipeline.mixture_modes /
-    input_pipeline.mixture_sampler instead.)
+    SOURCES below; add tests/test_swiss_roll.py. `gan_jax.main`, the
+    evaluator and the sweep reach it through input_pipeline.mixture_modes /
+    input_pipeline.mixture_sampler.
   * An image source (say a folder of PNGs): write `gan_jax/datasets/png.py`
     with NAMES, KIND = base.IMAGE, `image_info` and `uint8_arrays`, and
     `info`, `arrays`, `batches` as the three two-line calls of idx.py; add it
