@@ -35,15 +35,15 @@ The interface of a source module:
 
 How to add a source:
 
-  * A 2-D dataset (say a swiss roll): write `gan_jax/datasets/swiss_roll.py`
-    with NAMES = ('swiss_roll',), KIND = base.MIXTURE, `modes` (the centres
-    that the evaluator's mode metrics count, through
-    `input_pipeline.mixture_modes`), `make_sampler(cfg) -> (key, n) -> batch`
-    (pure JAX, as mixtures.make_sampler), `info` (as mixtures.info), `arrays`
-    (raise ValueError: infinite) and `batches`, which checks the config and
-    returns `mixtures.sampler_batches(make_sampler, cfg, batch_size=...,
-    seed=..., process_index=..., skip_batches=...)`; add `swiss_roll` to
-    SOURCES below; add tests/test_swiss_roll.py. `gan_jax.main`, the
+  * A 2-D Gaussian mixture (say a spiral of modes): write
+    `gan_jax/datasets/spiral.py` with NAMES = ('spiral',), KIND = base.MIXTURE,
+    `modes(cfg) -> (centres (M, 2), std)` (what the evaluator's mode metrics
+    count) and `info, arrays, batches, make_sampler` from
+    `mixtures.GaussianMixture(modes)` (the README's "Extend it" has the whole
+    file); add `spiral` to SOURCES below (or call `register(module)` from
+    outside the package); add tests/test_spiral.py. A 2-D dataset that is not
+    a Gaussian mixture writes its own `make_sampler(cfg) -> (key, n) -> batch`
+    (pure JAX) and `batches` through `mixtures.sampler_batches`. `gan_jax.main`, the
     evaluator and the sweep reach it through input_pipeline.mixture_modes /
     input_pipeline.mixture_sampler.
   * An image source (say a folder of PNGs): write `gan_jax/datasets/png.py`
@@ -97,6 +97,22 @@ STACKABLE_NAMES = tuple(n for n in NAMES
                         if hasattr(REGISTRY[n], 'uint8_arrays'))
 
 
+def register(module: types.ModuleType) -> None:
+  """Adds a source module from outside the package (for in-tree ones, add it to SOURCES).
+
+  Its names join the registry as if it were the last entry of SOURCES; a name
+  that is taken already is a ValueError.
+  """
+  global REGISTRY, NAMES, MIXTURE_NAMES, IMAGE_NAMES, STACKABLE_NAMES, SOURCES
+  registry = _registry(SOURCES + (module,))
+  SOURCES = SOURCES + (module,)
+  REGISTRY = registry
+  NAMES = tuple(registry)
+  MIXTURE_NAMES = tuple(n for n in NAMES if REGISTRY[n].KIND == MIXTURE)
+  IMAGE_NAMES = tuple(n for n in NAMES if REGISTRY[n].KIND == IMAGE)
+  STACKABLE_NAMES = tuple(n for n in NAMES if hasattr(REGISTRY[n], 'uint8_arrays'))
+
+
 def source(data_config: DataConfig) -> types.ModuleType:
   """The module serving `data_config.name`; ValueError listing the names."""
   name = data_config.get('name')
@@ -108,4 +124,4 @@ def source(data_config: DataConfig) -> types.ModuleType:
 
 __all__ = ['DataInfo', 'IMAGE', 'IMAGE_NAMES', 'KINDS', 'MIXTURE',
            'MIXTURE_NAMES', 'NAMES', 'REGISTRY', 'SOURCES', 'STACKABLE_NAMES',
-           'source']
+           'register', 'source']

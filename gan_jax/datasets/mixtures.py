@@ -80,12 +80,6 @@ def modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
   return centers, std
 
 
-def value_range(data_config: DataConfig) -> tuple[float, float]:
-  """The box of the mode centres padded by 4 std: a plotting window, not a bound."""
-  centers, std = modes(data_config)
-  return float(centers.min() - 4.0 * std), float(centers.max() + 4.0 * std)
-
-
 def data_key(seed: int) -> Array:
   """The key of seed `seed`'s real-data stream; independent of its model keys."""
   return jax.random.fold_in(jax.random.PRNGKey(int(seed)), _DATA_STREAM)
@@ -102,72 +96,94 @@ def train_size(data_config: DataConfig) -> int:
   return _number(data_config, 'train_size', 0, integer=True, allow_zero=True)
 
 
-def training_set(data_config: DataConfig) -> dict[str, np.ndarray] | None:
-  """The finite training set ({'x': (N, 2), 'label': (N,)}), or None if fresh."""
-  size = train_size(data_config)
-  if size == 0:
-    return None
-  seed = _number(data_config, 'train_seed', 0, integer=True, allow_zero=True)
-  centers, std = modes(data_config)
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), _TRAIN_SET_STREAM)
-  return jax.device_get(_fresh(jnp.asarray(centers, jnp.float32), std, key, size))
+class GaussianMixture:
+  """The source interface of an equal-weight isotropic Gaussian mixture, given its modes.
 
+  `modes_fn(cfg) -> (centres (M, 2), std)` is all a 2-D Gaussian-mixture dataset
+  has of its own; sampling (fresh or from a finite training set), `info`,
+  `arrays` and host `batches` are the same for all of them:
 
-def make_sampler(data_config: DataConfig) -> Sampler:
-  """`(key, n) -> {'x': (n, 2) float32, 'label': (n,) int32}`, pure and jittable.
-
-  Fresh draws from the mixture, or, with `data.train_size` > 0, n draws with
-  replacement from the fixed training set.
+      source = mixtures.GaussianMixture(modes)
+      info, arrays, batches, make_sampler = (source.info, source.arrays,
+                                             source.batches, source.make_sampler)
   """
-  centers, std = modes(data_config)
-  centers = jnp.asarray(centers, jnp.float32)
-  data = training_set(data_config)
-  if data is None:
-    return lambda key, n: _fresh(centers, std, key, n)
-  xs, labels = jnp.asarray(data['x']), jnp.asarray(data['label'])
 
-  def sample(key: Array, n: int) -> dict[str, Array]:
-    index = jax.random.randint(key, (n,), 0, xs.shape[0])
-    return {'x': xs[index], 'label': labels[index]}
+  def __init__(self, modes_fn: Callable[[DataConfig], tuple[np.ndarray, float]]):
+    self.modes = modes_fn
 
-  return sample
+  def value_range(self, data_config: DataConfig) -> tuple[float, float]:
+    """The box of the mode centres padded by 4 std: a plotting window, not a bound."""
+    centers, std = self.modes(data_config)
+    return float(centers.min() - 4.0 * std), float(centers.max() + 4.0 * std)
+
+  def training_set(self, data_config: DataConfig) -> dict[str, np.ndarray] | None:
+    """The finite training set ({'x': (N, 2), 'label': (N,)}), or None if fresh."""
+    size = train_size(data_config)
+    if size == 0:
+      return None
+    seed = _number(data_config, 'train_seed', 0, integer=True, allow_zero=True)
+    centers, std = self.modes(data_config)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), _TRAIN_SET_STREAM)
+    return jax.device_get(_fresh(jnp.asarray(centers, jnp.float32), std, key, size))
+
+  def make_sampler(self, data_config: DataConfig) -> Sampler:
+    """`(key, n) -> {'x': (n, 2) float32, 'label': (n,) int32}`, pure and jittable.
+
+    Fresh draws from the mixture, or, with `data.train_size` > 0, n draws with
+    replacement from the fixed training set.
+    """
+    centers, std = self.modes(data_config)
+    centers = jnp.asarray(centers, jnp.float32)
+    data = self.training_set(data_config)
+    if data is None:
+      return lambda key, n: _fresh(centers, std, key, n)
+    xs, labels = jnp.asarray(data['x']), jnp.asarray(data['label'])
+
+    def sample(key: Array, n: int) -> dict[str, Array]:
+      index = jax.random.randint(key, (n,), 0, xs.shape[0])
+      return {'x': xs[index], 'label': labels[index]}
+
+    return sample
+
+  # The source interface (gan_jax/datasets/__init__.py).
+
+  def info(self, data_config: DataConfig) -> DataInfo:
+    centers, _ = self.modes(data_config)
+    train_size(data_config)  # checked here, before anything is written
+    return DataInfo(shape=(2,), num_classes=len(centers),
+                    value_range=self.value_range(data_config), kind=KIND)
+
+  def arrays(self, data_config: DataConfig, split: str):
+    del split  # A mixture has no splits.
+    raise ValueError(
+        f'load_arrays: data.name={data_config.get("name")!r} is an infinite '
+        'mixture; sample it with make_iterator, and get its modes with '
+        'mixture_modes.')
+
+  def batches(self, data_config: DataConfig, *, batch_size: int, seed: int,
+              split: str = 'train', process_index: int = 0,
+              process_count: int = 1, skip_batches: int = 0) -> Iterator[Batch]:
+    """Host batches of `make_sampler`: batch t is sample(fold_in(key, t), batch_size).
+
+    Process 0's key is `data_key(seed)` (the sweep's); process p > 0 folds p in,
+    so hosts draw independent streams (`process_count` plays no part). A mixture
+    has no splits: every split is the one stream of the seed. Skipping is O(1):
+    the step index is the key. The config is checked now, before the first next.
+    """
+    del split, process_count
+    self.modes(data_config)
+    return sampler_batches(self.make_sampler, data_config, batch_size=batch_size,
+                           seed=seed, process_index=process_index,
+                           skip_batches=skip_batches)
 
 
-# ---------------------------------------------------------------------------
-# The source interface (gan_jax/datasets/__init__.py).
-# ---------------------------------------------------------------------------
-
-
-def info(data_config: DataConfig) -> DataInfo:
-  centers, _ = modes(data_config)
-  train_size(data_config)  # checked here, before anything is written
-  return DataInfo(shape=(2,), num_classes=len(centers),
-                  value_range=value_range(data_config), kind=KIND)
-
-
-def arrays(data_config: DataConfig, split: str):
-  del split  # A mixture has no splits.
-  raise ValueError(
-      f'load_arrays: data.name={data_config.get("name")!r} is an infinite '
-      'mixture; sample it with make_iterator, and get its modes with '
-      'mixture_modes.')
-
-
-def batches(data_config: DataConfig, *, batch_size: int, seed: int,
-            split: str = 'train', process_index: int = 0,
-            process_count: int = 1, skip_batches: int = 0) -> Iterator[Batch]:
-  """Host batches of `make_sampler`: batch t is sample(fold_in(key, t), batch_size).
-
-  Process 0's key is `data_key(seed)` (the sweep's); process p > 0 folds p in,
-  so hosts draw independent streams (`process_count` plays no part). A mixture
-  has no splits: every split is the one stream of the seed. Skipping is O(1):
-  the step index is the key. The config is checked now, before the first next.
-  """
-  del split, process_count
-  modes(data_config)
-  return sampler_batches(make_sampler, data_config, batch_size=batch_size,
-                         seed=seed, process_index=process_index,
-                         skip_batches=skip_batches)
+_SOURCE = GaussianMixture(modes)
+value_range = _SOURCE.value_range
+training_set = _SOURCE.training_set
+make_sampler = _SOURCE.make_sampler
+info = _SOURCE.info
+arrays = _SOURCE.arrays
+batches = _SOURCE.batches
 
 
 def sampler_batches(make_sampler_fn: Callable[[DataConfig], Sampler],
