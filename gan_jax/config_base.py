@@ -176,12 +176,18 @@ def cgan_mlp(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+# Fashion-MNIST's labels 0-9 (Xiao et al. 2017).
+FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
+                         'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
+
+
 def images(c: ml_collections.ConfigDict, name: str, *,
            value_range=(-1.0, 1.0)) -> ml_collections.ConfigDict:
   """An image dataset by name ('mnist' via TFDS, 'fashion_mnist' from IDX files)."""
   c.data = ml_collections.ConfigDict(dict(name=name, value_range=value_range))
   if name == 'fashion_mnist':
     c.data.dir = '/usr/share/datasets/fashion-mnist'
+    c.data.class_names = FASHION_MNIST_CLASSES  # sample-grid rows say what they are
   if name == 'mnist':
     c.data.tfds_name = 'mnist'
     c.data.tfds_data_dir = config_dict.placeholder(str)

@@ -204,6 +204,11 @@ class Evaluator:
     m['classifier_test_accuracy'] = self.classifier.test_accuracy
     return {f'eval/{k}': v for k, v in m.items()}
 
+  @staticmethod
+  def sample_path(workdir: str, step: int) -> str:
+    """Where `__call__` writes the picture of `step`."""
+    return os.path.join(workdir, 'samples', f'step_{step:07d}.png')
+
   def __call__(self, state: steps.GANState, step: int, workdir: str) -> dict[str, float]:
     samples = self.samples(state)
     results = {}
@@ -211,14 +216,16 @@ class Evaluator:
       m = mixture_summary(samples, self.centers, self.std)
       results.update({f'eval/{k}': float(v) for k, v in m.items() if k != 'kl_all'})
       plotting.mixture_scatter(
-          samples, self.centers, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
+          samples, self.centers, self.sample_path(workdir, step),
           title=(f'step {step}: {results["eval/modes"]:.0f} modes, '
                  f'{100 * results["eval/high_quality"]:.1f}% high quality'))
     else:
       if self.classifier is not None:
         results.update(self.classifier_metrics(state))
-      row_labels = ([str(i) for i in range(self.rows)] if self.spec.conditional else None)
-      plotting.image_grid(samples, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
+      names = tuple(self.config.data.get('class_names', None) or ())
+      row_labels = ([names[i] if i < len(names) else str(i) for i in range(self.rows)]
+                    if self.spec.conditional else None)
+      plotting.image_grid(samples, self.sample_path(workdir, step),
                           rows=self.rows, value_range=self.data_info.value_range,
                           row_labels=row_labels, title=f'step {step}')
     return results

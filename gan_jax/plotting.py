@@ -84,12 +84,25 @@ def mixture_scatter(samples: np.ndarray, centers: np.ndarray, path: str, *,
     _save(fig, path)
 
 
+def outside_share(samples: np.ndarray, span: float) -> float:
+  """The fraction of samples outside the square [-span, span]^2 (non-finite ones count)."""
+  samples = np.asarray(samples, float)
+  inside = np.all(np.abs(samples) <= span, axis=-1)  # False for nan and inf
+  return float(1.0 - inside.mean()) if len(samples) else 0.0
+
+
 def _scatter(ax, samples: np.ndarray, centers: np.ndarray, title: str) -> None:
   ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color='tab:blue')
   ax.scatter(centers[:, 0], centers[:, 1], s=40, marker='x', color='tab:red')
+  # The window is the modes' (so panels compare across steps and variants); what
+  # falls outside it is said, never hidden.
   span = np.abs(centers).max() * 1.5 + 0.1
   ax.set_xlim(-span, span)
   ax.set_ylim(-span, span)
+  outside = outside_share(samples, span)
+  if outside > 0:
+    ax.text(0.02, 0.02, f'{100 * outside:.1f}% of samples outside', fontsize=6,
+            color='tab:red', transform=ax.transAxes)
   ax.set_aspect('equal')
   ax.set_xticks([])
   ax.set_yticks([])

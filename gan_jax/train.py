@@ -158,7 +158,8 @@ def _check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
 
 
 def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
-          checkpointer, evaluator, stop, workdir) -> tuple[int, dict[str, float]]:
+          checkpointer, evaluator, stop, workdir, on_done=None
+          ) -> tuple[int, dict[str, float]]:
   """Steps from `start_step` to num_steps: logs, evaluates, checkpoints.
 
   Returns the last step and the last evaluation's metrics. Closes the writer and
@@ -218,6 +219,7 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
           last_eval = evaluator(host_local(state) if multi_process else state, done,
                                 workdir)
           writer.write(done, last_eval)
+          writer.image(done, 'samples', evaluator.sample_path(workdir, done))
         window_start = time.perf_counter()
       if done % ckpt_every == 0 or done == num_steps:
         flush(done)
@@ -230,6 +232,8 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
                         f'saved a checkpoint of step {done} in {checkpointer.directory}. '
                         'Run the same command to resume.')
     step = num_steps
+    if on_done is not None and is_main:
+      on_done(last_eval)
   finally:
     bar.close()
     writer.close()
@@ -289,11 +293,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     try:
       step_fn = make_step_fn(spec, mesh)
       writer = workdir_lib.MetricWriter(workdir, is_main)
+      writer.config(config)
     except BaseException:
       checkpointer.close()
       raise
     step, last_eval = _loop(options, spec, mesh, state, data, start_step, step_fn,
-                            writer, checkpointer, evaluator, stop, workdir)
+                            writer, checkpointer, evaluator, stop, workdir,
+                            on_done=lambda metrics: writer.hparams(config, metrics))
 
   if is_main:
     history = workdir_lib.read_history(workdir)

@@ -89,6 +89,18 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     write_atomically(os.path.join(workdir, f'config.{ext}'), text)
 
 
+def flatten_config(config: ml_collections.ConfigDict, prefix: str = '') -> dict[str, Any]:
+  """{'optim.g.lr': 0.0002, ...}: every leaf of `config` under its dotted name."""
+  flat = {}
+  for key, value in config.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, ml_collections.ConfigDict):
+      flat.update(flatten_config(value, name + '.'))
+    else:
+      flat[name] = value
+  return flat
+
+
 class MetricWriter:
   """JSONL + TensorBoard, written by process 0 only."""
 
@@ -112,6 +124,30 @@ class MetricWriter:
     if self._tb is not None:
       for k, v in scalars.items():
         self._tb.add_scalar(k, v, step)
+
+  def image(self, step: int, tag: str, path: str) -> None:
+    """A PNG the loop wrote (e.g. a sample grid), into TensorBoard's images tab."""
+    if self._tb is None or not os.path.exists(path):
+      return
+    import matplotlib.image  # pylint: disable=g-import-not-at-top
+    pixels = matplotlib.image.imread(path)[..., :3]  # float in [0, 1], HWC, no alpha
+    self._tb.add_image(tag, pixels, step, dataformats='HWC')
+
+  def config(self, config: ml_collections.ConfigDict) -> None:
+    """The run's config as text (TensorBoard's text tab), written once per start."""
+    if self._tb is not None:
+      text = config.to_json_best_effort(indent=2, sort_keys=True)
+      self._tb.add_text('config', '```\n' + text + '\n```', 0)
+
+  def hparams(self, config: ml_collections.ConfigDict, metrics: dict[str, float]) -> None:
+    """The scalar config fields with the final metrics (TensorBoard's hparams tab)."""
+    if self._tb is None or not metrics:
+      return
+    flat = flatten_config(config)
+    self._tb.add_hparams({k: v for k, v in flat.items()
+                          if isinstance(v, (bool, int, float, str))},
+                         {k: float(v) for k, v in metrics.items()},
+                         name='hparams', global_step=0)
 
   def close(self) -> None:
     if self._jsonl is not None:

@@ -39,3 +39,16 @@ def test_mixture_strip_puts_each_snapshot_in_its_row_and_column(tmp_path, monkey
   for collections, samples in ((c00, a0), (c01, a1), (c10, b0)):
     np.testing.assert_array_equal(collections[0], samples)   # G's samples
     np.testing.assert_array_equal(collections[1], centers)   # the modes
+
+
+def test_outside_share_counts_what_the_mode_window_hides():
+  samples = np.array([[0.0, 0.0], [5.0, 0.0], [np.nan, 0.0], [1.0, -1.0]])
+  # [5, 0] lies outside [-2, 2]^2 and nan is nowhere: 2 of 4.
+  assert plotting.outside_share(samples, 2.0) == 0.5
+  assert plotting.outside_share(samples[[0, 3]], 2.0) == 0.0
+
+
+def test_more_than_ten_curves_get_distinct_colour_and_style_pairs():
+  pairs = [plotting.line_style(i) for i in range(40)]
+  assert len(set(pairs)) == 40
+  assert plotting.line_style(0)[1] == '-' and plotting.line_style(10)[1] == '--'
