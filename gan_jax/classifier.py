@@ -41,6 +41,7 @@ import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+import scipy.special
 
 from gan_jax import input_pipeline
 
@@ -261,9 +262,12 @@ class Predictions:
   labels: (N,) or (N, C) int32 argmax classes.
   features: (N, hidden) or (N, C * hidden) penultimate activations (the
     channels' features concatenated).
+  probabilities: (N, K) or (N, C, K) float32 softmax of the logits (class
+    probabilities p(y|x), for the classifier score).
   """
   labels: np.ndarray
   features: np.ndarray
+  probabilities: np.ndarray | None = None
 
 
 class TrainedClassifier:
@@ -303,7 +307,10 @@ class TrainedClassifier:
     logits, features = _chunked(self._apply, self.params, flat)
     labels = np.argmax(logits, -1).astype(np.int32).reshape(n, c)
     features = features.reshape(n, c * features.shape[-1])
-    return Predictions(labels[:, 0] if c == 1 else labels, features)
+    probs = scipy.special.softmax(logits.astype(np.float64), axis=-1)
+    probs = probs.astype(np.float32).reshape(n, c, logits.shape[-1])
+    return Predictions(labels[:, 0] if c == 1 else labels, features,
+                       probs[:, 0] if c == 1 else probs)
 
 
 def load(workdir: str) -> TrainedClassifier:

@@ -104,3 +104,19 @@ def test_cli_reuses_a_trained_classifier(trained, capsys):
   assert 'Reusing' in out and f'{100 * meta["test_accuracy"]:.2f}%' in out
   assert classifier.main(['--dataset', 'idx']) == 2
   assert '--data_dir' in capsys.readouterr().err
+
+
+def test_predict_returns_class_probabilities(trained):
+  data, workdir, _ = trained
+  clf = classifier.load(workdir)
+  images, _ = input_pipeline.load_arrays(data, 'test')
+  pred = clf.predict(images, value_range=(-1.0, 1.0))
+  assert pred.probabilities.shape == (100, NUM_CLASSES)
+  assert np.all(pred.probabilities >= 0.0)
+  np.testing.assert_allclose(pred.probabilities.sum(-1), 1.0, atol=1e-5)
+  np.testing.assert_array_equal(np.argmax(pred.probabilities, -1), pred.labels)
+  # Stacked: one (K,) distribution per channel, that channel's image's.
+  stacked = np.stack([images[..., 0], images[::-1, ..., 0], images[..., 0]], axis=-1)
+  sp = clf.predict(stacked, value_range=(-1.0, 1.0))
+  assert sp.probabilities.shape == (100, 3, NUM_CLASSES)
+  np.testing.assert_allclose(sp.probabilities[:, 1], pred.probabilities[::-1], atol=1e-5)
