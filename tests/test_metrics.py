@@ -256,3 +256,197 @@ def test_frechet_bad_inputs():
     metrics.feature_statistics(np.zeros((1, 4)))
   with pytest.raises(ValueError, match='features'):
     metrics.feature_statistics(np.zeros(5))
+
+
+# ---------------------------------------------------------------------------
+# k-NN radii, precision / recall, density / coverage (hand-computed, 1-D)
+# ---------------------------------------------------------------------------
+
+# Seven 1-D reals.  Distances from each to the six others, sorted:
+#   0: 1 3 6 10 15 21    1: 1 2 5 9 14 20    3: 2 3 3 7 12 18
+#   6: 3 4 5 6 9 15      10: 4 5 7 9 10 11   15: 5 6 9 12 14 15
+#   21: 6 11 15 18 20 21
+# so the 1st, 2nd and 5th entries of each row are the k = 1, 2, 5 radii.
+SPREAD = np.array([0., 1., 3., 6., 10., 15., 21.])[:, None]
+
+
+def col(*values):
+  return np.array(values, np.float64)[:, None]
+
+
+def test_knn_radii_hand_computed():
+  np.testing.assert_array_equal(metrics.knn_radii(SPREAD, 1), [1, 1, 2, 3, 4, 5, 6])
+  np.testing.assert_array_equal(metrics.knn_radii(SPREAD, 2), [3, 2, 3, 4, 5, 6, 11])
+  np.testing.assert_array_equal(metrics.knn_radii(SPREAD), [15, 14, 12, 9, 10, 14, 20])
+  # Chunking does not change anything.
+  np.testing.assert_array_equal(metrics.knn_radii(SPREAD, chunk_size=3),
+                                metrics.knn_radii(SPREAD))
+  # 2-D, k = 2: square corners (0,0),(2,0),(0,2),(2,2) and centre (1,1):
+  # a corner's distances are sqrt2 (centre), 2, 2, sqrt8 -> 2nd = 2; the
+  # centre's are four times sqrt2 -> sqrt2.
+  square = np.array([[0, 0], [2, 0], [0, 2], [2, 2], [1, 1]], np.float64)
+  np.testing.assert_allclose(metrics.knn_radii(square, 2), [2, 2, 2, 2, math.sqrt(2)])
+  # A duplicate is a neighbour at distance 0 (only the point itself is left out).
+  np.testing.assert_array_equal(metrics.knn_radii(col(0, 0, 5), 1), [0, 0, 5])
+
+
+def test_prdc_two_clusters_hand_computed():
+  # Reals: two clusters 0..5 and 100..105.  Within a cluster of six, the
+  # k = 5 radius is the distance to the farthest other: 5 4 3 3 4 5.
+  real = col(0, 1, 2, 3, 4, 5, 100, 101, 102, 103, 104, 105)
+  # Fakes: 0.5 .. 5.5, radii (farthest other fake) 5 4 3 3 4 5, closed balls
+  # [-4.5,5.5] [-2.5,5.5] [-.5,5.5] [.5,6.5] [.5,8.5] [.5,10.5].
+  fake = col(0.5, 1.5, 2.5, 3.5, 4.5, 5.5)
+  m = metrics.prdc(real, fake)
+  # precision: every fake is in a real ball (union [-5, 10]) -> 1.
+  # recall: reals 0..5 lie in the fake balls, 100..105 do not -> 6/12.
+  # coverage: reals 0..5 have a fake within 0.5 < radius; 100..105 are 94.5+
+  #   from any fake -> 6/12.
+  # density: open real balls (-5,5) (-3,5) (-1,5) (0,6) (0,8) (0,10): fakes
+  #   0.5 .. 4.5 are in all six, 5.5 in three -> (5*6 + 3) / (k M = 5*6) = 1.1.
+  assert m == pytest.approx({'precision': 1.0, 'recall': 0.5, 'density': 1.1,
+                             'coverage': 0.5})
+
+
+def test_prdc_spread_reals_hand_computed():
+  # SPREAD's k = 5 balls: 0±15 1±14 3±12 6±9 10±10 15±14 21±20 (union [-15, 41]).
+  # Fakes 2 4 40 45 50 55: distances to the others, 5th smallest (= largest):
+  # 53 51 38 43 48 53.
+  fake = col(2, 4, 40, 45, 50, 55)
+  np.testing.assert_array_equal(metrics.knn_radii(fake), [53, 51, 38, 43, 48, 53])
+  m = metrics.prdc(SPREAD, fake)
+  # precision: 2, 4, 40 in [-15, 41]; 45, 50, 55 not -> 3/6.
+  # recall: the ball 2±53 holds every real -> 1 (one spread-out fake is enough:
+  #   the outlier sensitivity Naeem et al. point out).
+  # density: 2 and 4 lie in all 7 open real balls, 40 only in 21's (1, 41)
+  #   -> (7 + 7 + 1) / (5 * 6) = 0.5.
+  # coverage: nearest fakes 2 1 1 2 6 11 17 are all inside the radii -> 1.
+  assert m == pytest.approx({'precision': 0.5, 'recall': 1.0, 'density': 0.5,
+                             'coverage': 1.0})
+  assert metrics.precision_recall(SPREAD, fake) == pytest.approx(
+      {'precision': 0.5, 'recall': 1.0})
+  assert metrics.density_coverage(SPREAD, fake) == pytest.approx(
+      {'density': 0.5, 'coverage': 1.0})
+  # Precomputed real radii and any chunking give the same numbers.
+  assert metrics.prdc(SPREAD, fake, real_radii=metrics.knn_radii(SPREAD),
+                      chunk_size=2) == m
+
+
+def test_prdc_boundary_rules():
+  # Reals 0..5 (radii 5 4 3 3 4 5); fake 10 is exactly on real 5's sphere.
+  # Precision uses closed balls (Kynkaanniemi et al.): it counts -> 1/6.
+  # Density and coverage use strict comparisons (Naeem et al.): 0.
+  m = metrics.prdc(col(0, 1, 2, 3, 4, 5), col(10, 20, 21, 22, 23, 24))
+  assert m['precision'] == pytest.approx(1 / 6)
+  assert m['density'] == 0.0 and m['coverage'] == 0.0
+
+
+def test_prdc_identical_and_far_away_sets():
+  x = np.random.default_rng(0).normal(size=(200, 4))
+  m = metrics.prdc(x, x)
+  assert m['precision'] == 1.0 and m['recall'] == 1.0 and m['coverage'] == 1.0
+  far = metrics.prdc(x, x + 100.0)
+  assert far == {'precision': 0.0, 'recall': 0.0, 'density': 0.0, 'coverage': 0.0}
+
+
+def test_prdc_bad_inputs():
+  with pytest.raises(ValueError, match='1 <= k < N'):
+    metrics.prdc(col(0, 1, 2), col(0, 1, 2, 3, 4, 5, 6))
+  with pytest.raises(ValueError, match='same dimension'):
+    metrics.prdc(np.zeros((8, 2)), np.zeros((8, 3)))
+  with pytest.raises(ValueError, match='real_radii'):
+    metrics.prdc(SPREAD, SPREAD, real_radii=np.ones(3))
+
+
+# ---------------------------------------------------------------------------
+# KID
+# ---------------------------------------------------------------------------
+
+
+def test_kid_hand_computed():
+  # d = 1, k(a, b) = (a b + 1)^3.  X = {0, 1}, Y = {1, 2}:
+  #   XX off-diagonal: k(0,1) = 1, twice, / (2*1) -> 1
+  #   YY off-diagonal: k(1,2) = 27, twice, / 2 -> 27
+  #   XY: k(0,1) + k(0,2) + k(1,1) + k(1,2) = 1 + 1 + 8 + 27 = 37, / 4 -> 9.25
+  #   KID = 1 + 27 - 2 * 9.25 = 9.5.
+  assert metrics.kid(col(0, 1), col(1, 2)) == {'kid': pytest.approx(9.5)}
+  # Unbiased, so it can be negative: X = {0, 2}, Y = {1, 1}:
+  #   XX: k(0,2) = 1; YY: k(1,1) = 8; XY: (1 + 1 + 27 + 27) / 4 = 14
+  #   KID = 1 + 8 - 28 = -19.
+  assert metrics.kid(col(0, 2), col(1, 1))['kid'] == pytest.approx(-19.0)
+  # d = 2 divides the dot product: X = {(0,0), (1,1)}, Y = {(1,1), (2,0)}:
+  #   XX: k = (0/2 + 1)^3 = 1; YY: ((2 + 0)/2 + 1)^3 = 8
+  #   XY: k((0,0),.) = 1, 1; k((1,1),(1,1)) = (2/2+1)^3 = 8; k((1,1),(2,0)) = 8
+  #   -> 18 / 4 = 4.5;  KID = 1 + 8 - 9 = 0.
+  x2 = np.array([[0., 0.], [1., 1.]])
+  y2 = np.array([[1., 1.], [2., 0.]])
+  assert metrics.kid(x2, y2)['kid'] == pytest.approx(0.0, abs=1e-12)
+  # The real term can be passed precomputed: sum_{i != j} k(x_i, x_j) / (n (n-1)).
+  assert metrics.polynomial_kernel_sum(col(0, 1)) == 2.0
+  assert metrics.polynomial_kernel_sum(col(0, 1), col(1, 2)) == 37.0
+  assert metrics.kid(col(0, 1), col(1, 2), real_term=1.0)['kid'] == pytest.approx(9.5)
+
+
+def test_kid_of_a_split_set_is_about_zero_and_can_be_negative():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(400, 8))
+  values = [metrics.kid(x[p[:200]], x[p[200:]])['kid']
+            for p in (rng.permutation(400) for _ in range(20))]
+  assert abs(np.mean(values)) < 0.02 and min(values) < 0.0
+  shifted = metrics.kid(x[:200], x[200:] + 1.0)['kid']
+  assert shifted > 10 * max(abs(v) for v in values)
+  # Chunked kernel sums give the full-matrix value.
+  assert metrics.kid(x[:200], x[200:], chunk_size=7)['kid'] == pytest.approx(
+      metrics.kid(x[:200], x[200:])['kid'], rel=1e-9, abs=1e-12)
+
+
+def test_kid_subsets_are_deterministic_and_match_the_full_set():
+  rng = np.random.default_rng(1)
+  x, y = rng.normal(size=(60, 3)), rng.normal(size=(50, 3)) + 0.5
+  # Subsets of every row are permutations: each estimate is the full one.
+  full = metrics.kid(x[:50], y)['kid']
+  m = metrics.kid(x[:50], y, num_subsets=3, subset_size=50)
+  assert m['kid'] == pytest.approx(full) and m['kid_std'] == pytest.approx(0.0, abs=1e-9)
+  a = metrics.kid(x, y, num_subsets=5, subset_size=20, seed=3)
+  assert a == metrics.kid(x, y, num_subsets=5, subset_size=20, seed=3)
+  assert a != metrics.kid(x, y, num_subsets=5, subset_size=20, seed=4)
+  assert a['kid_std'] > 0.0
+  with pytest.raises(ValueError, match='subset_size'):
+    metrics.kid(x, y, num_subsets=2, subset_size=51)
+  with pytest.raises(ValueError, match='at least 2 rows'):
+    metrics.kid(col(0), col(1, 2))
+
+
+# ---------------------------------------------------------------------------
+# Classifier score
+# ---------------------------------------------------------------------------
+
+
+def test_classifier_score_hand_computed():
+  # p(y|x1) = (1, 0), p(y|x2) = (1/2, 1/2)  ->  p(y) = (3/4, 1/4).
+  # KL1 = log(1 / (3/4)) = log(4/3);
+  # KL2 = 1/2 log((1/2)/(3/4)) + 1/2 log((1/2)/(1/4)) = 1/2 log(4/3).
+  # score = exp((KL1 + KL2) / 2) = exp(3/4 log(4/3)) = (4/3)^(3/4) = 1.2408...
+  assert metrics.classifier_score([[1.0, 0.0], [0.5, 0.5]]) == pytest.approx(
+      (4 / 3) ** 0.75)
+
+
+def test_classifier_score_constant_and_spread_predictions():
+  probs = np.random.default_rng(0).dirichlet(np.ones(10))
+  assert metrics.classifier_score(np.tile(probs, (50, 1))) == pytest.approx(1.0)
+  one_hot = np.eye(10)[np.arange(100) % 10]
+  assert metrics.classifier_score(one_hot) == pytest.approx(10.0)
+  # Half the classes, evenly: 5.
+  assert metrics.classifier_score(np.eye(10)[np.arange(100) % 5]) == pytest.approx(5.0)
+  # Channels: the joint over K^C tuples. All 4 tuples of C = K = 2, one-hot: 4;
+  # both channels the same class: only 2 tuples occur.
+  tuples = np.eye(2)[np.array([[0, 0], [0, 1], [1, 0], [1, 1]])]  # (4, 2, 2)
+  assert metrics.classifier_score(tuples) == pytest.approx(4.0)
+  assert metrics.classifier_score(tuples[[0, 3]]) == pytest.approx(2.0)
+  joint = metrics.joint_channel_probabilities(tuples)
+  np.testing.assert_array_equal(np.argmax(joint, 1), [0, 1, 2, 3])  # 2 l0 + l1
+
+
+def test_classifier_score_bad_shape():
+  with pytest.raises(ValueError, match='probabilities'):
+    metrics.classifier_score(np.ones(5))
