@@ -155,3 +155,62 @@ def test_samples_use_the_ema_parameters_when_asked():
                              atol=1e-6)
   np.testing.assert_allclose(ev.samples(state, use_ema=True) - z,
                              np.tile([0.25, 0.5], (len(z), 1)), atol=1e-6)
+
+
+def test_feature_metrics_of_perfect_and_collapsed_generators(tiny, test_split):
+  _, clf, _ = tiny
+  images, labels = test_split
+  real_stats = evaluation.reference_statistics(clf, images, VR)
+  real_features = evaluation.reference_features(clf, images, VR)
+  assert real_features.features.shape == (100, 32) and real_features.radii.shape == (100,)
+  perfect = evaluation.classifier_metrics(clf, images, value_range=VR, real_stats=real_stats,
+                                          real_features=real_features)
+  # The real images against themselves: every point is in its own ball.
+  assert perfect['precision'] == 1.0 and perfect['recall'] == 1.0
+  assert perfect['coverage'] == 1.0 and perfect['kid_prdc_samples'] == 100
+  # Confident predictions spread over all 10 classes score nearly K = 10.
+  assert 5.0 < perfect['classifier_score'] <= 10.0 + 1e-6
+  collapsed = evaluation.classifier_metrics(
+      clf, np.repeat(images[:1], 100, axis=0), value_range=VR, real_stats=real_stats,
+      real_features=real_features)
+  # 100 copies of real image 0: inside the real manifold, but the fake radii
+  # are 0, so at most image 0 itself is recalled; few reals are covered.
+  assert collapsed['precision'] == 1.0 and collapsed['recall'] <= 0.01
+  assert collapsed['coverage'] < 0.5
+  assert collapsed['kid'] > 10 * abs(perfect['kid'])
+  assert collapsed['classifier_score'] == pytest.approx(1.0, abs=1e-5)
+  # Without real features: the classifier score only; with too few samples: an error.
+  plain = evaluation.classifier_metrics(clf, images, value_range=VR)
+  assert 'kid' not in plain and plain['classifier_score'] == pytest.approx(
+      perfect['classifier_score'])
+  with pytest.raises(ValueError, match='equal sample sizes'):
+    evaluation.classifier_metrics(clf, images[:50], value_range=VR,
+                                  real_features=real_features)
+
+
+def test_stacked_classifier_score_is_over_digit_triples(tiny, test_split):
+  _, clf, _ = tiny
+  images, labels = test_split
+  by_class = {int(labels[i]): images[i, ..., 0] for i in range(10)}
+  triples = [(a, b, (a + b) % 10) for a in range(10) for b in range(5)]  # 50 modes
+  stacked = np.stack([np.stack([by_class[k] for k in t], -1) for t in triples])
+  m = evaluation.classifier_metrics(clf, stacked, value_range=VR, stacked=True)
+  # 50 equally used triples, classified (nearly) with certainty: about 50 > K = 10.
+  assert 25.0 < m['classifier_score'] <= 50.0 + 1e-3
+
+
+def test_evaluator_reports_the_feature_metrics(tiny):
+  data, _, cache = tiny
+  config = _cgan_config(data, cache)
+  info = input_pipeline.get_info(data)
+  spec = factory.build_spec(config, info)
+  ev = evaluation.Evaluator(config, spec, info)
+  assert ev.real_features.features.shape[0] == 60 == ev.real_stats[2]
+  state = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
+  m = ev.classifier_metrics(state)
+  for key in ('kid', 'precision', 'recall', 'density', 'coverage', 'classifier_score'):
+    assert math.isfinite(m[f'eval/{key}']), key
+  assert m['eval/kid_prdc_samples'] == 60
+  for key in ('precision', 'recall', 'coverage'):
+    assert 0.0 <= m[f'eval/{key}'] <= 1.0
+  assert 1.0 - 1e-6 <= m['eval/classifier_score'] <= 10.0 + 1e-6
