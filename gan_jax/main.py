@@ -143,6 +143,39 @@ def check_workdir(workdir: str) -> None:
                            'user.')
 
 
+def _leaf_override(argv: Sequence[str]) -> str | None:
+  """The message for an override that reaches *into* a leaf (--config.loss.name=x), if any.
+
+  ml_collections reports these as "string indices must be integers" or "no
+  field 'int'"; walking the config file's own fields names the culprit.
+  """
+  spec = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
+  if spec is None and '--config' in argv[:-1]:
+    spec = argv[list(argv).index('--config') + 1]
+  if spec is None:
+    return None
+  from gan_jax import config_base  # pylint: disable=g-import-not-at-top
+  try:
+    config = config_base.load_config(spec)
+  except Exception:  # pylint: disable=broad-except
+    return None
+  for arg in argv:
+    if not arg.startswith('--config.'):
+      continue
+    parts = arg[len('--config.'):].split('=', 1)[0].split('.')
+    node = config
+    for depth, part in enumerate(parts[:-1]):
+      value = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
+      if value is None or isinstance(value, ml_collections.ConfigDict):
+        node = value
+        continue
+      field = '.'.join(parts[:depth + 1])
+      return (f'{arg.split("=", 1)[0]}: config.{field} is a value '
+              f'({type(value).__name__} {value!r}), not a group of fields; set it with '
+              f'--config.{field}=...')
+  return None
+
+
 def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> list[str]:
   """Parses `argv`, turning every parse failure into a `CommandLineError`."""
   try:
@@ -150,7 +183,7 @@ def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> l
   except Exception as e:  # pylint: disable=broad-except
     # absl and ml_collections raise flags.Error, KeyError, AttributeError,
     # TypeError or ValueError for a bad flag; all are the user's to fix.
-    raise CommandLineError(_explain(e, argv)) from e
+    raise CommandLineError(_leaf_override(argv) or _explain(e, argv)) from e
 
 
 def check_flags(flag_values: flags.FlagValues = FLAGS) -> None:

@@ -10,6 +10,7 @@ The workdir holds:
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from typing import Any, Callable
@@ -131,6 +132,58 @@ def _train_options(train_cfg: ml_collections.ConfigDict) -> dict[str, int]:
       raise ValueError(f'config.train.{field}={value!r} must be a positive integer.')
     options[field] = int(value)
   return options
+
+
+def _seed(config: ml_collections.ConfigDict) -> int:
+  seed = config.get('seed')
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+      0 <= seed < 2**31):
+    raise ValueError(f'config.seed={seed!r} must be an integer in [0, 2^31).')
+  return int(seed)
+
+
+def _largest(values) -> int:
+  flat = []
+  for v in values:
+    if isinstance(v, (list, tuple)):
+      flat.extend(int(x) for x in v if isinstance(x, (int, np.integer)))
+    elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+      flat.append(int(v))
+  return max(flat, default=1)
+
+
+def check_memory(config: ml_collections.ConfigDict, spec: steps.GANSpec,
+                 data_info: input_pipeline.DataInfo, batch_size: int) -> None:
+  """A ValueError naming the fields when the step or the evaluation cannot fit in RAM.
+
+  A rough lower bound, not a profile: one float32 activation of the widest layer
+  (or the data, or z) per example the step pushes through the nets, times 4
+  for the activations and gradients kept for the backward pass; evaluation
+  holds z, G's samples and, for a mixture, samples x modes distances. Catches sizes off by orders of
+  magnitude (a batch of 10^7) before XLA aborts deep inside.
+  """
+  try:
+    ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    return
+  model = config.model
+  width = max(_largest([model.get(k) for k in ('g_widths', 'd_widths', 'base_width',
+                                                 'd_base_width')]),
+              int(spec.latent_dim), math.prod(data_info.shape))
+  # Every D update sees a real and a fake batch; the lookahead repeats that K times.
+  examples = batch_size * spec.d_steps * 2 * (1 + spec.unroll_steps)
+  step_bytes = 4 * 4 * examples * width
+  num_samples = int(config.eval.get('num_samples', 0) or 0)
+  # G runs on all of the evaluation z (or its chunks, each layer at most `width`).
+  eval_bytes = 4 * num_samples * max(
+      data_info.num_classes if data_info.is_mixture else 1, width)
+  for what, need, fields in (
+      ('one train step', step_bytes, 'config.train.batch_size, config.d_steps, '
+       'config.unroll.steps, config.model.latent_dim and the model widths'),
+      ('the evaluation', eval_bytes, 'config.eval.num_samples and config.data')):
+    if need > ram:
+      raise ValueError(f'{what} needs at least {need / 2**30:.0f} GiB, more than this '
+                       f"machine's {ram / 2**30:.0f} GiB of memory; lower {fields}.")
 
 
 def _check_batch(batch_size: int, spec: steps.GANSpec) -> None:
@@ -258,23 +311,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   batch_size, num_steps = options['batch_size'], options['num_steps']
   _check_batch(batch_size, spec)
   per_process_batch = batch_size // jax.process_count() * spec.d_steps
+  check_memory(config, spec, data_info, batch_size)
+  seed = _seed(config)
   # Built before anything is written: a missing evaluation classifier is bad input.
   evaluator = evaluation.Evaluator(config, spec, data_info) if is_main else None
-
-  checkpointer = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                            keep=options['keep_checkpoints'])
+  # The models are built (and their config checked) before the checkpoint
+  # directory exists; a new workdir is only created once the data is checked too.
+  state = replicate(steps.init_state(spec, jax.random.PRNGKey(seed), data_info.shape),
+                    mesh)
+  checkpoint_dir = os.path.join(workdir, 'checkpoints')
+  checkpointer = None
+  if os.path.isdir(checkpoint_dir):
+    checkpointer = checkpointing.Checkpointer(checkpoint_dir,
+                                              keep=options['keep_checkpoints'])
   try:
-    state = replicate(steps.init_state(spec, jax.random.PRNGKey(config.seed),
-                                       data_info.shape), mesh)
-    state, restored_step = checkpointer.restore(state)
+    restored_step = None
+    if checkpointer is not None:
+      state, restored_step = checkpointer.restore(state)
     start_step = int(host_local(state.step))
     # The data stream of a resumed run continues where the checkpoint left it.
     data = input_pipeline.make_iterator(
-        config.data, split='train', batch_size=per_process_batch, seed=config.seed,
+        config.data, split='train', batch_size=per_process_batch, seed=seed,
         process_index=jax.process_index(), process_count=jax.process_count(),
         skip_batches=start_step)
+    if checkpointer is None:
+      checkpointer = checkpointing.Checkpointer(checkpoint_dir,
+                                                keep=options['keep_checkpoints'])
   except BaseException:
-    checkpointer.close()
+    if checkpointer is not None:
+      checkpointer.close()
     raise
   if start_step >= num_steps:
     checkpointer.close()

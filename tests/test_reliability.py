@@ -305,7 +305,29 @@ BAD_INPUT = [
     (['--config.model.g_widths=(64,0)'], ['config.model.g_widths']),
     (['--config.model.g_widths=(64,128)'], ['checkpoint', 'shape', 'another']),
     (['--config.loss=hinge', '--config.label_smoothing=0.1'], ['label_smoothing', 'hinge']),
+    # Issue 11: reaching into a leaf, seeds out of range, sizes that cannot fit.
+    (['--config.loss.name=hinge'], ['--config.loss.name', 'config.loss is a value']),
+    (['--config.train.batch_size.value=16'], ['config.train.batch_size is a value']),
+    (['--config.seed=18446744073709551616'], ['config.seed=', '[0, 2^31)']),
+    (['--config.seed=-1'], ['config.seed=-1']),
+    (['--config.train.batch_size=100000000'], ['GiB', 'config.train.batch_size']),
+    (['--config.unroll.steps=10000000'], ['GiB', 'config.unroll.steps']),
+    (['--config.eval.num_samples=100000000'], ['GiB', 'config.eval.num_samples']),
+    (['--config.data.num_modes=100000000'], ['GiB', 'config.data']),
 ]
+
+
+@pytest.mark.parametrize('overrides,words', [
+    (['--config.model.g_activation=mish'], ['mish', 'relu']),
+    (['--config.seed=-1'], ['config.seed=-1']),
+    (['--config.train.batch_size=100000000'], ['GiB']),
+], ids=['activation', 'seed', 'memory'])
+def test_bad_input_into_a_new_workdir_creates_nothing(overrides, words, tmp_path, capsys):
+  # The models and the data are checked before checkpoints/ is created.
+  code, err = cli(['--config', RING, '--workdir', str(tmp_path / 'new'), *overrides],
+                  capsys)
+  assert_clean_error(code, err, *words)
+  assert not (tmp_path / 'new').exists()
 
 
 @pytest.mark.parametrize('overrides,words', BAD_INPUT, ids=[' '.join(b[0]) for b in BAD_INPUT])
