@@ -16,11 +16,15 @@ the protocol's plain non-saturating GAN for one seed.
 from gan_jax import config_base
 
 # Published rows beside the sweep's variants: each entry is (the overrides a
-# variant must contain, source, modes, high-quality fraction, KL or None).
+# variant must contain, source, modes, high-quality fraction, KL or None). PacGAN's
+# rows are from its repository's results/Table1.png (10 trials, 400k steps, its own
+# nets); VEEGAN's from its Table 1.
 PUBLISHED = [
     ({'model.latent_dim': 2}, 'PacGAN Table 1, GAN', 6.3, 0.982, 0.45),
     ({'model.latent_dim': 16}, 'VEEGAN Table 1, GAN', 1.0, 0.993, None),
     ({'model.pack': 2}, 'PacGAN Table 1, PacGAN2', 7.9, 0.956, 0.07),
+    ({'model.pack': 3}, 'PacGAN Table 1, PacGAN3', 7.8, 0.977, 0.10),
+    ({'model.pack': 4}, 'PacGAN Table 1, PacGAN4', 7.8, 0.959, 0.07),
     ({'unroll.steps': 5, 'optim.d.lr': 1e-4}, 'VEEGAN Table 1, Unrolled GAN', 7.6, 0.356,
      None),
 ]
