@@ -35,10 +35,13 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
 
 def optimizer(lr: float = 2e-4, b1: float = 0.5, b2: float = 0.999,
               name: str = 'adam') -> ml_collections.ConfigDict:
-  # name: adam | rmsprop | sgd | momentum; b1/b2 only for adam, momentum only for
-  # momentum; decay_steps > 0: cosine decay of lr to final_lr_fraction * lr.
+  # name: adam | rmsprop | sgd | momentum | optimistic | optimistic_adam; b1/b2 for
+  # adam and optimistic_adam, momentum only for momentum, optimism (beta of
+  # optimistic gradient descent) only for optimistic; decay_steps > 0: cosine
+  # decay of lr to final_lr_fraction * lr.
   return ml_collections.ConfigDict(dict(name=name, lr=lr, b1=b1, b2=b2, momentum=0.9,
-                                        decay_steps=0, final_lr_fraction=0.0))
+                                        optimism=1.0, decay_steps=0,
+                                        final_lr_fraction=0.0))
 
 
 def training(c: ml_collections.ConfigDict, *, lr: float, batch_size: int, num_steps: int,
@@ -75,7 +78,7 @@ def get_base() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   # Loss pair, see gan_jax/losses.py: minimax | non_saturating | wasserstein |
-  # wasserstein_gp | least_squares | hinge.
+  # wasserstein_gp | least_squares | hinge | rsgan | ragan | ralsgan | rahinge.
   c.loss = 'non_saturating'
 
   # Dataset fields beyond the name depend on the dataset (see input_pipeline.py);
@@ -103,10 +106,16 @@ def get_base() -> ml_collections.ConfigDict:
   c.penalty.r1 = 0.0                                      # R1 gamma.
   c.penalty.weight_clip = config_dict.placeholder(float)  # WGAN clipping (unset: loss default).
   c.label_smoothing = 0.0                           # one-sided: real target 1 - s.
+  c.label_smoothing_fake = 0.0                      # two-sided: fake target beta (< 1 - s).
   c.label_noise = 0.0                               # std of noisy targets (seed 000: 0.05).
   c.instance_noise = ml_collections.ConfigDict(dict(std=0.0, decay_steps=0))
   c.matching_aware = False                          # CGAN: real x with a wrong label is fake.
   c.ema_decay = 0.0                                 # EMA of G's params (0 = off).
+  # Game methods against non-convergence (steps._game_update); both need
+  # update_order=simultaneous. Optimistic gradient is optim.*.name=optimistic.
+  c.game = ml_collections.ConfigDict()
+  c.game.method = 'gd'                              # gd | extragradient | consensus
+  c.game.consensus_gamma = 0.1                      # consensus: weight of 1/2 |v|^2.
   c.unroll = ml_collections.ConfigDict()
   c.unroll.steps = 0                                # Metz et al. 2016 lookahead K.
   c.unroll.exact = True                             # differentiate through D's optimizer.
@@ -119,6 +128,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.train.eval_every = 1000
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
+  c.train.freeze_g = False                          # D trains against a fixed G (gan_jax.vanishing).
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 2500                         # mixtures: samples for mode metrics.
@@ -219,8 +229,11 @@ def mode_collapse_study(c: ml_collections.ConfigDict, arg: str | None, *,
                no hidden bias) -> 2; D 3 maxout layers (200 units, 5 pieces);
                init N(0, 0.02^2), biases 0; z ~ N(0, I_2); 100 packs per step
                (100 m points per player); Adam 1e-4, beta1 0.8, both players,
-               simultaneous updates; 400,000 steps; a fixed training set of
-               100,000 points sampled with replacement.
+               simultaneous updates; 400,000 steps (400 epochs of 1,000); a
+               fixed training set of 100,000 points sampled with replacement.
+               PacGAN draws a new set per trial; here one set (data.train_seed)
+               is shared by all seeds, so the spread over seeds leaves out the
+               draw of the data.
     ':veegan'  Srivastava et al. 2017's GAN baseline (akashgit/VEEGAN, grid only):
                G 2 x 128 ReLU, D 1 x 128 ReLU; z 254-dim; batch 500; Adam 1e-3,
                beta1 0.5, simultaneous; 100,000 steps; fresh data.
