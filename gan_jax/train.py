@@ -223,25 +223,44 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
   num_steps = options['num_steps']
   log_every, eval_every = options['log_every'], options['eval_every']
   ckpt_every = options['checkpoint_every']
+  # Rows of the current log period. A checkpoint (or a preemption) inside a period
+  # saves them beside it, so a resumed run logs exactly the rows of an
+  # uninterrupted one, and log_every is honoured whatever checkpoint_every is.
   pending: list[dict[str, Any]] = []
   pending_start = start_step
+  restored = workdir_lib.read_pending(workdir, start_step) if is_main else None
+  if restored is not None:
+    pending_start, pending = restored
   last_eval: dict[str, float] = {}
   window_start = time.perf_counter()
+  paused = 0.0  # seconds of evaluation and checkpointing inside the log period
+
+  def host_rows():
+    return host_local(pending) if multi_process else jax.device_get(pending)
 
   def flush(step: int) -> None:
-    nonlocal pending, pending_start, window_start
+    nonlocal pending, pending_start, window_start, paused
     if not pending:
       return
-    rows = host_local(pending) if multi_process else jax.device_get(pending)
+    rows = host_rows()
     _check_finite(rows, pending_start)
-    elapsed = time.perf_counter() - window_start
+    elapsed = time.perf_counter() - window_start - paused
     scalars = {f'train/{k}': float(np.mean([r[k] for r in rows])) for k in rows[0]}
     scalars['train/steps_per_sec'] = len(rows) / max(elapsed, 1e-9)
     writer.write(step, scalars)
     bar.set_postfix(d_loss=f'{scalars["train/d_loss"]:.3f}',
                     g_loss=f'{scalars["train/g_loss"]:.3f}',
                     steps_s=f'{scalars["train/steps_per_sec"]:.1f}')
-    pending, pending_start, window_start = [], step, time.perf_counter()
+    pending, pending_start, window_start, paused = [], step, time.perf_counter(), 0.0
+
+  def checkpoint(step: int) -> None:
+    nonlocal pending
+    if pending:
+      pending = host_rows()
+      _check_finite(pending, pending_start)  # a diverged state is never checkpointed
+    checkpointer.save(step, state)
+    if is_main:
+      workdir_lib.write_pending(workdir, step, pending_start, pending)
 
   def stop_requested(flag: preemption.StopSignals, done: int) -> bool:
     if not multi_process:
@@ -267,20 +286,19 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
       if done % log_every == 0 or done == num_steps:
         flush(done)
       if done % eval_every == 0 or done == num_steps:
-        flush(done)
+        t0 = time.perf_counter()
         if is_main:
           last_eval = evaluator(host_local(state) if multi_process else state, done,
                                 workdir)
           writer.write(done, last_eval)
           writer.image(done, 'samples', evaluator.sample_path(workdir, done))
-        window_start = time.perf_counter()
+        paused += time.perf_counter() - t0
       if done % ckpt_every == 0 or done == num_steps:
-        flush(done)
-        checkpointer.save(done, state)
-        window_start = time.perf_counter()
+        t0 = time.perf_counter()
+        checkpoint(done)
+        paused += time.perf_counter() - t0
       if stop_requested(stop, done):
-        flush(done)
-        checkpointer.save(done, state)
+        checkpoint(done)
         raise Preempted(f'received {stop.signal or "a stop request"} at step {done}; '
                         f'saved a checkpoint of step {done} in {checkpointer.directory}. '
                         'Run the same command to resume.')

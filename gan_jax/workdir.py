@@ -192,3 +192,26 @@ def write_results(workdir: str, step: int, metrics: dict[str, float]) -> None:
   """results.json: the last evaluation's metrics and the step they were taken at."""
   write_atomically(os.path.join(workdir, 'results.json'),
                    json.dumps({'step': step, **metrics}, indent=2))
+
+
+def write_pending(workdir: str, step: int, start: int, rows: list[dict[str, Any]]) -> None:
+  """metrics.pending.json: the rows of the log period a checkpoint of `step` cut.
+
+  `start` is the step the period began after; the rows are the per-step metrics
+  since then (float32 values survive JSON exactly).
+  """
+  data = {'step': int(step), 'start': int(start),
+          'rows': [{k: float(v) for k, v in r.items()} for r in rows]}
+  write_atomically(os.path.join(workdir, 'metrics.pending.json'), json.dumps(data))
+
+
+def read_pending(workdir: str, step: int) -> tuple[int, list[dict[str, Any]]] | None:
+  """(start, rows) saved with the checkpoint of `step`, as float32 scalars; None if none."""
+  path = os.path.join(workdir, 'metrics.pending.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    data = json.load(f)
+  if data.get('step') != step:
+    return None  # written with another checkpoint: not this period's rows
+  return int(data['start']), [{k: np.float32(v) for k, v in r.items()} for r in data['rows']]

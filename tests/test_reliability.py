@@ -108,7 +108,7 @@ def metric_rows(workdir: pathlib.Path) -> list[dict[str, float]]:
 
 def _command(workdir, cache, *extra):
   return [sys.executable, '-m', 'gan_jax.main', '--config', RING, '--workdir', str(workdir),
-          f'--compilation_cache={cache}', *TINY, '--config.train.log_every=1', *extra]
+          f'--compilation_cache={cache}', *TINY, '--config.train.log_every=3', *extra]
 
 
 def _run(cmd) -> subprocess.CompletedProcess:
@@ -145,6 +145,29 @@ def preempted_and_resumed(tmp_path_factory):
   uninterrupted = _run(_command(fresh, cache, *finish))
   return dict(stopped=stopped, stop_step=stop_step, num_steps=num_steps, second=second,
               uninterrupted=uninterrupted, resumed=resumed, fresh=fresh)
+
+
+def test_log_every_is_honoured_whatever_checkpoint_every_is(tmp_path, capsys):
+  # Checkpoints every 2 steps and evaluations every 3 cut into the 4-step log
+  # periods; the train rows still come every 4 steps (and at the end).
+  code, err = cli(['--config', RING, '--workdir', str(tmp_path), *TINY,
+                   '--config.train.num_steps=10', '--config.train.log_every=4',
+                   '--config.train.checkpoint_every=2', '--config.train.eval_every=3'],
+                  capsys)
+  assert code == 0, err
+  rows = metric_rows(tmp_path)
+  assert [r['step'] for r in rows if 'train/d_loss' in r] == [4, 8, 10]
+  assert [r['step'] for r in rows if 'eval/modes' in r] == [3, 6, 9, 10]
+  pending = workdir_lib.read_pending(str(tmp_path), 10)
+  assert pending == (10, [])  # the last period was logged before its checkpoint
+
+
+def test_pending_rows_round_trip_exactly(tmp_path):
+  rows = [{'d_loss': np.float32(0.1), 'g_loss': np.float32(1 / 3)}]
+  workdir_lib.write_pending(str(tmp_path), 12, 10, rows)
+  start, back = workdir_lib.read_pending(str(tmp_path), 12)
+  assert start == 10 and back == rows and back[0]['g_loss'].dtype == np.float32
+  assert workdir_lib.read_pending(str(tmp_path), 11) is None  # another checkpoint's
 
 
 def test_sigterm_checkpoints_the_current_step_and_says_so(preempted_and_resumed):
