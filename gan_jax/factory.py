@@ -13,7 +13,7 @@ from gan_jax import losses as losses_lib
 from gan_jax import models as models_lib
 from gan_jax import steps
 
-OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'momentum')
+OPTIMIZERS = ('adam', 'rmsprop', 'sgd', 'momentum', 'optimistic', 'optimistic_adam')
 
 
 def make_optimizer(opt_config: ml_collections.ConfigDict, field: str, *,
@@ -44,6 +44,16 @@ def make_optimizer(opt_config: ml_collections.ConfigDict, field: str, *,
     return optax.sgd(lr)
   if name == 'momentum':
     return optax.sgd(lr, momentum=opt_config.get('momentum', 0.9))
+  if name == 'optimistic':
+    # Optimistic gradient descent (Daskalakis et al. 2018; Mokhtari et al. 2019):
+    # theta <- theta - lr ((1 + beta) g_t - beta g_{t-1}), beta = `optimism`.
+    return optax.optimistic_gradient_descent(lr, alpha=1.0,
+                                             beta=float(opt_config.get('optimism', 1.0)))
+  if name == 'optimistic_adam':
+    # Optimistic Adam (Daskalakis et al. 2018), optax's default optimism (= lr).
+    return optax.optimistic_adam(lr, b1=opt_config.get('b1', 0.5),
+                                 b2=opt_config.get('b2', 0.999),
+                                 eps_root=1e-12 if differentiable else 0.0)
   raise ValueError(f'{field}.name={name!r} is not a known optimizer; valid choices: '
                    f'{", ".join(OPTIMIZERS)}.')
 
@@ -57,8 +67,12 @@ def _penalty(config, field: str, default: float) -> float:
 # None = unbounded. Checked before any model is built.
 _RANGES = (
     ('label_smoothing', 0.0, 1.0, False, True),
+    ('label_smoothing_fake', 0.0, 1.0, False, True),
     ('label_noise', 0.0, None, False, False),
     ('ema_decay', 0.0, 1.0, False, True),
+    ('game.consensus_gamma', 0.0, None, False, False),
+    ('optim.g.optimism', 0.0, None, False, False),
+    ('optim.d.optimism', 0.0, None, False, False),
     ('instance_noise.std', 0.0, None, False, False),
     ('penalty.gradient', 0.0, None, False, False),
     ('penalty.r1', 0.0, None, False, False),
@@ -135,6 +149,7 @@ def build_spec(config: ml_collections.ConfigDict, data_info, *,
   unroll_steps = int(unroll.get('steps', 0))
   unroll_exact = bool(unroll.get('exact', True))
   instance_noise = config.get('instance_noise', ml_collections.ConfigDict())
+  game = config.get('game', ml_collections.ConfigDict())
   return steps.GANSpec(
       generator=generator,
       discriminator=discriminator,
@@ -151,6 +166,7 @@ def build_spec(config: ml_collections.ConfigDict, data_info, *,
       r1_gamma=_penalty(config, 'r1', 0.0),
       weight_clip=_penalty(config, 'weight_clip', loss.default_weight_clip),
       label_smoothing=float(config.get('label_smoothing', 0.0)),
+      label_smoothing_fake=float(config.get('label_smoothing_fake', 0.0)),
       label_noise=float(config.get('label_noise', 0.0)),
       instance_noise=float(instance_noise.get('std', 0.0)),
       instance_noise_decay_steps=int(instance_noise.get('decay_steps', 0)),
@@ -159,4 +175,7 @@ def build_spec(config: ml_collections.ConfigDict, data_info, *,
       unroll_exact=unroll_exact,
       unroll_remat=bool(unroll.get('remat', False)),
       ema_decay=float(config.get('ema_decay', 0.0)),
+      game=game.get('method', 'gd'),
+      consensus_gamma=float(game.get('consensus_gamma', 0.0)),
+      freeze_g=bool(config.train.get('freeze_g', False)),
   )

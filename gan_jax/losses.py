@@ -12,7 +12,11 @@ Conventions (TF-GAN and optax style):
     labels replace them (see `real_targets`, `fake_targets`).
 
 The registry `LOSSES` maps the config name to a `GANLoss` pair; `get_loss(name)`
-raises a ValueError listing the valid names.
+raises a ValueError listing the valid names. G's loss is called as
+`loss.generator_loss(real_logits, fake_logits)`; a loss that reads D(real)
+(the relativistic ones) declares `g_needs_real=True`, and real_logits is None
+otherwise. A new loss is one pair of functions, one entry here and one golden
+entry in tests/test_losses.py.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 Array = jax.Array
 
@@ -31,10 +36,15 @@ def _mean(x: Array) -> Array:
   return jnp.mean(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
 
 
-def binary_cross_entropy_with_logits(logits: Array, targets: Array | float) -> Array:
-  """Elementwise -[t log sigmoid(l) + (1 - t) log(1 - sigmoid(l))], stable in l."""
-  return -(targets * jax.nn.log_sigmoid(logits) +
-           (1.0 - targets) * jax.nn.log_sigmoid(-logits))
+def _bce(logits: Array, targets: Array | float) -> Array:
+  """Elementwise -[t log sigmoid(l) + (1 - t) log(1 - sigmoid(l))], stable in l.
+
+  `optax.sigmoid_binary_cross_entropy` (log_sigmoid(+-l), finite at |l| = 1e4),
+  on logits promoted to at least float32 so that fractional targets (label
+  smoothing, noisy labels) are not rounded to the logits' dtype.
+  """
+  logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+  return optax.sigmoid_binary_cross_entropy(logits, targets)
 
 
 # ---------------------------------------------------------------------------
@@ -54,8 +64,7 @@ def minimax_discriminator_loss(real_logits: Array, fake_logits: Array, *,
   (Salimans et al. 2016); with noisy targets it is the noisy-label trick.
   The optimum over D is D*(x) = p_data(x) / (p_data(x) + p_g(x)).
   """
-  return (_mean(binary_cross_entropy_with_logits(real_logits, real_targets)) +
-          _mean(binary_cross_entropy_with_logits(fake_logits, fake_targets)))
+  return _mean(_bce(real_logits, real_targets)) + _mean(_bce(fake_logits, fake_targets))
 
 
 def minimax_generator_loss(fake_logits: Array) -> Array:
@@ -145,6 +154,107 @@ def hinge_generator_loss(fake_scores: Array) -> Array:
 
 
 # ---------------------------------------------------------------------------
+# Relativistic losses (Jolicoeur-Martineau 2018, arXiv:1807.00734). D's output
+# C(x) is a raw critic; what is judged is how much more real a real example
+# looks than a fake one, so the generator's loss needs C(real) as well (these
+# losses are registered with g_needs_real=True).
+#
+# Under data parallelism the averages E C(x_r), E C(x_f) of the "average"
+# variants and RSGAN's pairs are over each device's local batch.
+# ---------------------------------------------------------------------------
+
+
+def _check_paired(real: Array, fake: Array, name: str) -> None:
+  if jnp.shape(real) != jnp.shape(fake):
+    raise ValueError(f'{name} pairs real and fake critic values one to one; got '
+                     f'shapes {jnp.shape(real)} and {jnp.shape(fake)} (the matching-aware '
+                     'CGAN discriminator doubles the negatives and cannot be used).')
+
+
+def relativistic_discriminator_loss(real_scores: Array, fake_scores: Array) -> Array:
+  """RSGAN's D loss (Jolicoeur-Martineau 2018, eq. 6 with f_1 = f_2 = softplus(-.)):
+
+      L_D = -E_{(x_r, x_f)}[log sigmoid(C(x_r) - C(x_f))]
+          =  E[softplus(C(x_f) - C(x_r))],
+
+  the real and fake critic values paired by batch position.
+  """
+  _check_paired(real_scores, fake_scores, 'RSGAN')
+  return _mean(jax.nn.softplus(fake_scores - real_scores))
+
+
+def relativistic_generator_loss(real_scores: Array, fake_scores: Array) -> Array:
+  """RSGAN's G loss: L_G = -E[log sigmoid(C(x_f) - C(x_r))] = E[softplus(C(x_r) - C(x_f))].
+
+  The roles swap: G wants its samples judged more real than the real data
+  (Jolicoeur-Martineau 2018, section 4.2).
+  """
+  _check_paired(real_scores, fake_scores, 'RSGAN')
+  return _mean(jax.nn.softplus(real_scores - fake_scores))
+
+
+def _relative_to_mean(real_scores: Array, fake_scores: Array) -> tuple[Array, Array]:
+  """(C(x_r) - E C(x_f), C(x_f) - E C(x_r)), the relativistic average's arguments."""
+  return real_scores - _mean(fake_scores), fake_scores - _mean(real_scores)
+
+
+def relativistic_average_discriminator_loss(real_scores: Array,
+                                            fake_scores: Array) -> Array:
+  """RaGAN's (RaSGAN's) D loss (Jolicoeur-Martineau 2018, section 4.3):
+
+      D~(x_r) = sigmoid(C(x_r) - E_{x_f} C(x_f)),  D~(x_f) = sigmoid(C(x_f) - E_{x_r} C(x_r)),
+      L_D = -E_{x_r}[log D~(x_r)] - E_{x_f}[log(1 - D~(x_f))]
+          =  E[softplus(-(C(x_r) - E C(x_f)))] + E[softplus(C(x_f) - E C(x_r))].
+  """
+  real_rel, fake_rel = _relative_to_mean(real_scores, fake_scores)
+  return _mean(jax.nn.softplus(-real_rel)) + _mean(jax.nn.softplus(fake_rel))
+
+
+def relativistic_average_generator_loss(real_scores: Array, fake_scores: Array) -> Array:
+  """RaGAN's G loss, the D loss with real and fake swapped:
+
+      L_G = -E_{x_f}[log D~(x_f)] - E_{x_r}[log(1 - D~(x_r))]
+          =  E[softplus(-(C(x_f) - E C(x_r)))] + E[softplus(C(x_r) - E C(x_f))].
+  """
+  real_rel, fake_rel = _relative_to_mean(real_scores, fake_scores)
+  return _mean(jax.nn.softplus(-fake_rel)) + _mean(jax.nn.softplus(real_rel))
+
+
+def relativistic_average_least_squares_discriminator_loss(real_scores: Array,
+                                                          fake_scores: Array) -> Array:
+  """RaLSGAN's D loss (Jolicoeur-Martineau 2018, appendix, eq. for RaLSGAN):
+
+      L_D = E_{x_r}[(C(x_r) - E C(x_f) - 1)^2] + E_{x_f}[(C(x_f) - E C(x_r) + 1)^2].
+  """
+  real_rel, fake_rel = _relative_to_mean(real_scores, fake_scores)
+  return _mean(jnp.square(real_rel - 1.0)) + _mean(jnp.square(fake_rel + 1.0))
+
+
+def relativistic_average_least_squares_generator_loss(real_scores: Array,
+                                                      fake_scores: Array) -> Array:
+  """RaLSGAN's G loss: L_G = E_{x_f}[(C(x_f) - E C(x_r) - 1)^2] + E_{x_r}[(C(x_r) - E C(x_f) + 1)^2]."""
+  real_rel, fake_rel = _relative_to_mean(real_scores, fake_scores)
+  return _mean(jnp.square(fake_rel - 1.0)) + _mean(jnp.square(real_rel + 1.0))
+
+
+def relativistic_average_hinge_discriminator_loss(real_scores: Array,
+                                                  fake_scores: Array) -> Array:
+  """RaHinge's D loss (Jolicoeur-Martineau 2018, appendix):
+
+      L_D = E_{x_r}[max(0, 1 - (C(x_r) - E C(x_f)))] + E_{x_f}[max(0, 1 + (C(x_f) - E C(x_r)))].
+  """
+  real_rel, fake_rel = _relative_to_mean(real_scores, fake_scores)
+  return _mean(jax.nn.relu(1.0 - real_rel)) + _mean(jax.nn.relu(1.0 + fake_rel))
+
+
+def relativistic_average_hinge_generator_loss(real_scores: Array,
+                                              fake_scores: Array) -> Array:
+  """RaHinge's G loss: L_G = E_{x_f}[max(0, 1 - (C(x_f) - E C(x_r)))] + E_{x_r}[max(0, 1 + (C(x_r) - E C(x_f)))]."""
+  real_rel, fake_rel = _relative_to_mean(real_scores, fake_scores)
+  return _mean(jax.nn.relu(1.0 - fake_rel)) + _mean(jax.nn.relu(1.0 + real_rel))
+
+
+# ---------------------------------------------------------------------------
 # Discriminator penalties.
 # ---------------------------------------------------------------------------
 
@@ -231,13 +341,25 @@ def real_targets(key: Array, shape: tuple[int, ...], *, smoothing: float = 0.0,
   return targets
 
 
-def fake_targets(key: Array, shape: tuple[int, ...], *, noise_std: float = 0.0) -> Array:
-  """D's targets for fake examples: 0, or |N(0, noise_std^2)| for noisy labels.
+def fake_targets(key: Array, shape: tuple[int, ...], *, smoothing: float = 0.0,
+                 noise_std: float = 0.0) -> Array:
+  """D's targets for fake examples: 0 + smoothing (beta), plus |N(0, noise_std^2)| if noisy.
 
-  Smoothing is deliberately one-sided: a fake target above 0 rewards D for
-  assigning mass to where G already is (Salimans et al. 2016, section 3.4).
+  Two-sided label smoothing (seed 001) moves the real target to 1 - alpha and
+  the fake one to beta. Its optimal discriminator is, pointwise,
+
+      D*(x) = ((1 - alpha) p_data(x) + beta p_g(x)) / (p_data(x) + p_g(x)),
+
+  Salimans et al. (2016, section 3.4) smooth the real side only because of the
+  beta p_g term in the numerator: where p_data(x) ~ 0 and p_g(x) is large,
+  D*(x) -> beta > 0, so D reinforces G's stray samples instead of rejecting
+  them and G has no incentive to move them towards the data. Hence beta = 0
+  (one-sided) is the default; beta > 0 is the remedy compared against it in
+  `gan_jax.vanishing`. beta = 0 gives exactly the zeros of the one-sided trick
+  (D's loss is bitwise unchanged). The step checks 0 <= beta < 1 and
+  1 - alpha > beta (`steps.GANSpec`), so D still ranks reals above fakes.
   """
-  targets = jnp.zeros(shape, jnp.float32)
+  targets = jnp.full(shape, smoothing, jnp.float32)
   if noise_std > 0:
     targets = targets + jnp.abs(noise_std * jax.random.normal(key, shape))
   return targets
@@ -265,21 +387,39 @@ class GANLoss:
 
   Attributes:
     d_loss: (real_logits, fake_logits, **targets) -> scalar.
-    g_loss: fake_logits -> scalar.
+    g_loss: fake_logits -> scalar, or (real_logits, fake_logits) -> scalar when
+      `g_needs_real`. Call it through `generator_loss`, the one contract for
+      every loss (TF-GAN's losses_impl.py style: G's loss may see D(real)).
     uses_targets: whether `d_loss` accepts `real_targets` / `fake_targets` (label
       smoothing and noisy labels only make sense for those).
     probabilistic: D's output is a logit of a probability; metrics report
       sigmoid(D) for these and raw scores otherwise.
     default_gradient_penalty: penalty weight used when the config leaves it unset.
     default_weight_clip: weight clipping used when the config leaves it unset.
+    g_needs_real: `g_loss` takes D's logits on real data too (the relativistic
+      losses). The step computes D(real) for G's update only when this is set,
+      so the other losses cost nothing more.
   """
   name: str
   d_loss: Callable[..., Array]
-  g_loss: Callable[[Array], Array]
+  g_loss: Callable[..., Array]
   uses_targets: bool
   probabilistic: bool
   default_gradient_penalty: float = 0.0
   default_weight_clip: float = 0.0
+  g_needs_real: bool = False
+
+  def generator_loss(self, real_logits: Array | None, fake_logits: Array) -> Array:
+    """G's loss under the one contract: (D(real) or None, D(G(z))) -> scalar.
+
+    `real_logits` may be None (it is not computed) unless `g_needs_real`.
+    """
+    if not self.g_needs_real:
+      return self.g_loss(fake_logits)
+    if real_logits is None:
+      raise ValueError(f'config.loss={self.name!r}: its generator loss needs D\'s logits '
+                       'on real data (g_needs_real=True); got real_logits=None.')
+    return self.g_loss(real_logits, fake_logits)
 
 
 LOSSES: dict[str, GANLoss] = {
@@ -300,6 +440,18 @@ LOSSES: dict[str, GANLoss] = {
                              probabilistic=False),
     'hinge': GANLoss('hinge', hinge_discriminator_loss, hinge_generator_loss,
                      uses_targets=False, probabilistic=False),
+    'rsgan': GANLoss('rsgan', relativistic_discriminator_loss,
+                     relativistic_generator_loss, uses_targets=False,
+                     probabilistic=False, g_needs_real=True),
+    'ragan': GANLoss('ragan', relativistic_average_discriminator_loss,
+                     relativistic_average_generator_loss, uses_targets=False,
+                     probabilistic=False, g_needs_real=True),
+    'ralsgan': GANLoss('ralsgan', relativistic_average_least_squares_discriminator_loss,
+                       relativistic_average_least_squares_generator_loss,
+                       uses_targets=False, probabilistic=False, g_needs_real=True),
+    'rahinge': GANLoss('rahinge', relativistic_average_hinge_discriminator_loss,
+                       relativistic_average_hinge_generator_loss, uses_targets=False,
+                       probabilistic=False, g_needs_real=True),
 }
 
 

@@ -18,7 +18,11 @@ Options, all of them values of one step rather than copies of it:
     through the optimizer (`unroll_exact=True`) or not (first order);
   * gradient penalty / R1 / weight clipping, label smoothing, noisy labels,
     instance noise, the matching-aware CGAN discriminator (Reed et al. 2016);
-  * an exponential moving average of G's parameters.
+  * `game`: 'extragradient' or 'consensus' optimisation (`_game_update`);
+    optimistic gradient is an optimizer choice (factory.make_optimizer);
+  * an exponential moving average of G's parameters;
+  * `freeze_g`: D trains against a fixed G, whose gradient is computed but not
+    applied (Arjovsky & Bottou 2017's experiment, `gan_jax.vanishing`).
 
 Data parallelism: given `axis_name`, the step runs per device inside `shard_map`
 (or `pmap`); gradients, metrics and BatchNorm statistics are averaged over the
@@ -48,6 +52,7 @@ Array = jax.Array
 PyTree = Any
 
 UPDATE_ORDERS = ('d_first', 'g_first', 'simultaneous')
+GAMES = ('gd', 'extragradient', 'consensus')
 LATENT_DISTRIBUTIONS = ('normal', 'uniform')
 
 
@@ -86,6 +91,7 @@ class GANSpec:
   r1_gamma: float = 0.0
   weight_clip: float = 0.0
   label_smoothing: float = 0.0
+  label_smoothing_fake: float = 0.0  # two-sided smoothing: fake target beta (see fake_targets).
   label_noise: float = 0.0
   instance_noise: float = 0.0
   instance_noise_decay_steps: int = 0  # linear decay of the std to 0; 0 = constant.
@@ -94,6 +100,9 @@ class GANSpec:
   unroll_exact: bool = True
   unroll_remat: bool = False
   ema_decay: float = 0.0
+  game: str = 'gd'  # gd | extragradient | consensus (see _game_update).
+  consensus_gamma: float = 0.0  # consensus: weight of 1/2 |v|^2.
+  freeze_g: bool = False  # G's gradient is computed (metrics) but never applied.
 
   def __post_init__(self):
     if self.update_order not in UPDATE_ORDERS:
@@ -107,15 +116,44 @@ class GANSpec:
     if self.update_order == 'simultaneous' and self.d_steps != 1:
       raise ValueError('config.update_order=simultaneous takes one gradient of each '
                        f'player at the same point; config.d_steps={self.d_steps} must be 1.')
+    if self.game not in GAMES:
+      raise ValueError(f'config.game.method={self.game!r}; valid choices: '
+                       f'{", ".join(GAMES)}.')
+    if self.game != 'gd' and (self.update_order != 'simultaneous' or self.d_steps != 1
+                              or self.unroll_steps):
+      raise ValueError(
+          f'config.game.method={self.game!r} takes both players\' gradients at the same '
+          'point: it needs config.update_order=simultaneous, config.d_steps=1 and '
+          f'config.unroll.steps=0 (got {self.update_order!r}, {self.d_steps}, '
+          f'{self.unroll_steps}).')
+    if self.game == 'consensus' and not self.consensus_gamma > 0:
+      raise ValueError(f'config.game.method=consensus needs config.game.consensus_gamma > 0, '
+                       f'got {self.consensus_gamma!r}.')
     if self.unroll_steps < 0:
       raise ValueError(f'config.unroll.steps={self.unroll_steps} must be >= 0.')
     if self.matching_aware and self.num_classes < 2:
       raise ValueError('config.matching_aware=True needs a conditional model with at '
                        'least 2 classes (config.model.conditional=True).')
+    if self.matching_aware and self.loss.g_needs_real:
+      raise ValueError(f'config.matching_aware=True doubles D\'s negatives, which a '
+                       f'relativistic loss cannot pair with the reals; config.loss='
+                       f'{self.loss.name!r} needs one of the non-relativistic losses.')
     if (self.label_smoothing or self.label_noise) and not self.loss.uses_targets:
       raise ValueError(
           f'config.label_smoothing / config.label_noise need a loss with targets '
           f'(minimax, non_saturating, least_squares); config.loss={self.loss.name!r} has none.')
+    beta = self.label_smoothing_fake
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
+      raise ValueError(f'config.label_smoothing_fake={beta!r} must lie in [0, 1).')
+    if beta and not self.loss.uses_targets:
+      raise ValueError(
+          f'config.label_smoothing_fake needs a loss with targets (minimax, '
+          f'non_saturating, least_squares); config.loss={self.loss.name!r} has none.')
+    if not 1.0 - self.label_smoothing > beta:
+      raise ValueError(
+          f'config.label_smoothing_fake={beta!r} must be below the real target 1 - '
+          f'config.label_smoothing = {1.0 - self.label_smoothing!r}: D must still '
+          'rank reals above fakes.')
 
   @property
   def conditional(self) -> bool:
@@ -254,7 +292,9 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
                                            smoothing=spec.label_smoothing,
                                            noise_std=spec.label_noise),
                    real_logits.shape, axis_name)
-    sample_fake_t = functools.partial(losses_lib.fake_targets, noise_std=spec.label_noise)
+    sample_fake_t = functools.partial(losses_lib.fake_targets,
+                                      smoothing=spec.label_smoothing_fake,
+                                      noise_std=spec.label_noise)
     fake_t = _draw(k_tf, sample_fake_t, fake_logits.shape, axis_name)
     if spec.matching_aware:
       # Drawn per part: a device's [fake, wrong] slice must line up with the
@@ -310,8 +350,13 @@ def _clip(spec: GANSpec, d_params: PyTree) -> PyTree:
 # ---------------------------------------------------------------------------
 
 
-def _d_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
-              key: Array, axis_name: str | None) -> tuple[GANState, dict[str, Array]]:
+def _d_grads(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
+             key: Array, axis_name: str | None, *, through_g: bool = False):
+  """(grad of D's objective w.r.t. d_params (this device's), D's new batch_stats, aux).
+
+  `through_g`: keep G's samples differentiable w.r.t. state.g_params, for
+  consensus optimisation, which differentiates |grad_D L_D|^2 w.r.t. G too.
+  """
   k_z, k_y, k_g, k_d = jax.random.split(key, 4)
   n = real.shape[0]
   z = _latents(spec, k_z, n, axis_name)
@@ -319,11 +364,24 @@ def _d_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | 
   # G's BatchNorm statistics are updated by the G step only.
   fake, _ = _apply(spec.generator, state.g_params, state.g_batch_stats, z,
                    fake_labels, k_g, axis_name)
-  fake = jax.lax.stop_gradient(fake)
+  if not through_g:
+    fake = jax.lax.stop_gradient(fake)
   grad_fn = jax.grad(_d_objective, argnums=1, has_aux=True)
   grads, (d_batch_stats, aux) = grad_fn(spec, state.d_params, state.d_batch_stats,
                                         real, real_labels, fake, fake_labels, k_d,
                                         state.step, axis_name)
+  return grads, d_batch_stats, aux
+
+
+def _d_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
+              key: Array, axis_name: str | None) -> tuple[GANState, dict[str, Array]]:
+  grads, d_batch_stats, aux = _d_grads(spec, state, real, real_labels, key, axis_name)
+  return _d_apply(spec, state, grads, d_batch_stats, aux, axis_name)
+
+
+def _d_apply(spec: GANSpec, state: GANState, grads: PyTree, d_batch_stats: PyTree,
+             aux: dict[str, Array], axis_name: str | None):
+  """D's optimizer step with `grads` from state.d_params (then weight clipping)."""
   grads = _pmean(grads, axis_name)
   updates, d_opt_state = spec.d_tx.update(grads, state.d_opt_state, state.d_params)
   d_params = _clip(spec, optax.apply_updates(state.d_params, updates))
@@ -387,20 +445,93 @@ def _g_objective(g_params: PyTree, spec: GANSpec, state: GANState, real: Array,
         normal=_global_sampler(jax.random.normal, axis_name))
   fake_logits, _ = _apply(spec.discriminator, d_params, state.d_batch_stats, fake,
                           fake_labels, k_d, axis_name)
-  loss = spec.loss.g_loss(fake_logits)
+  real_logits = None
+  if spec.loss.g_needs_real:  # only losses that read D(real) pay for it.
+    if spec.instance_noise > 0:
+      real = losses_lib.add_instance_noise(
+          jax.random.fold_in(k_d, 2), real, _instance_noise_std(spec, state.step),
+          normal=_global_sampler(jax.random.normal, axis_name))
+    real_logits, _ = _apply(spec.discriminator, d_params, state.d_batch_stats, real,
+                            real_labels, jax.random.fold_in(k_d, 3), axis_name)
+  loss = spec.loss.generator_loss(real_logits, fake_logits)
   return loss, (g_batch_stats, {'g_loss': loss})
+
+
+def _g_grads(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
+             key: Array, axis_name: str | None):
+  """(grad of G's loss w.r.t. g_params (this device's), G's new batch_stats, aux)."""
+  grads, (g_batch_stats, aux) = jax.grad(_g_objective, has_aux=True)(
+      state.g_params, spec, state, real, real_labels, key, axis_name)
+  return grads, g_batch_stats, aux
 
 
 def _g_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
               key: Array, axis_name: str | None) -> tuple[GANState, dict[str, Array]]:
-  grads, (g_batch_stats, aux) = jax.grad(_g_objective, has_aux=True)(
-      state.g_params, spec, state, real, real_labels, key, axis_name)
+  grads, g_batch_stats, aux = _g_grads(spec, state, real, real_labels, key, axis_name)
+  return _g_apply(spec, state, grads, g_batch_stats, aux, axis_name)
+
+
+def _g_apply(spec: GANSpec, state: GANState, grads: PyTree, g_batch_stats: PyTree,
+             aux: dict[str, Array], axis_name: str | None):
+  """G's optimizer step with `grads` from state.g_params."""
   grads = _pmean(grads, axis_name)
   updates, g_opt_state = spec.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
   aux['g_grad_norm'] = optax.tree.norm(grads)
   return state.replace(g_params=g_params, g_opt_state=g_opt_state,
                        g_batch_stats=g_batch_stats), aux
+
+
+def _game_update(spec: GANSpec, state: GANState, real: Array, real_labels: Array | None,
+                 d_key: Array, g_key: Array, axis_name: str | None):
+  """Both players' update by a game method that targets non-convergence.
+
+  With v(theta) = (-grad_G L_G, -grad_D L_D) the simultaneous field and T the
+  players' optimizers (theta <- theta + T(v)):
+
+  * 'extragradient' (Korpelevich 1976; Gidel et al. 2019, arXiv:1802.10551):
+    an extrapolation half-step theta' = theta + T(v(theta)) for both players,
+    whose optimizer state is discarded, then theta <- theta + T(v(theta')),
+    the update from the current point with the gradient at the extrapolated one.
+    For SGD: theta <- theta + h v(theta + h v(theta)); on the Dirac-GAN its
+    linearisation I + hJ + h^2 J^2 contracts for 0 < h < 2.
+  * 'consensus' (Mescheder et al. 2017, arXiv:1705.10461): each player
+    descends its own loss plus gamma L, L = 1/2 |v|^2 of the joint field,
+    i.e. v <- v - gamma grad L = v - gamma J^T v; the second derivatives flow
+    through both players (G's samples stay differentiable in D's gradient).
+
+  The optimistic method is an optimizer (config.optim.*.name = 'optimistic',
+  optax.optimistic_gradient_descent) and runs through the plain step.
+  """
+  if spec.game == 'extragradient':
+    grads_d, _, _ = _d_grads(spec, state, real, real_labels, jax.random.fold_in(d_key, 1),
+                             axis_name)
+    grads_g, _, _ = _g_grads(spec, state, real, real_labels, jax.random.fold_in(g_key, 1),
+                             axis_name)
+    half, _ = _d_apply(spec, state, grads_d, state.d_batch_stats, {}, axis_name)
+    half, _ = _g_apply(spec, half, grads_g, state.g_batch_stats, {}, axis_name)
+    half = half.replace(d_opt_state=state.d_opt_state, g_opt_state=state.g_opt_state)
+    grads_d, d_batch_stats, d_aux = _d_grads(spec, half, real, real_labels, d_key, axis_name)
+    grads_g, g_batch_stats, g_aux = _g_grads(spec, half, real, real_labels, g_key, axis_name)
+  else:  # consensus
+    def half_squared_field(g_params, d_params):
+      at = state.replace(g_params=g_params, d_params=d_params)
+      gd, d_stats, d_aux = _d_grads(spec, at, real, real_labels, d_key, axis_name,
+                                    through_g=True)
+      gg, g_stats, g_aux = _g_grads(spec, at, real, real_labels, g_key, axis_name)
+      gd, gg = _pmean(gd, axis_name), _pmean(gg, axis_name)
+      sq = 0.5 * (optax.tree.norm(gd, squared=True) + optax.tree.norm(gg, squared=True))
+      return sq, (sq, gd, gg, d_stats, g_stats, d_aux, g_aux)
+    (pen_g, pen_d), (penalty, grads_d, grads_g, d_batch_stats, g_batch_stats, d_aux,
+                     g_aux) = jax.grad(half_squared_field, argnums=(0, 1), has_aux=True)(
+                         state.g_params, state.d_params)
+    gamma = spec.consensus_gamma
+    grads_d = jax.tree_util.tree_map(lambda a, b: a + gamma * b, grads_d, pen_d)
+    grads_g = jax.tree_util.tree_map(lambda a, b: a + gamma * b, grads_g, pen_g)
+    d_aux['consensus_penalty'] = penalty
+  new, d_aux = _d_apply(spec, state, grads_d, d_batch_stats, d_aux, axis_name)
+  new, g_aux = _g_apply(spec, new, grads_g, g_batch_stats, g_aux, axis_name)
+  return new, d_aux, g_aux
 
 
 # ---------------------------------------------------------------------------
@@ -451,20 +582,32 @@ def train_step(state: GANState, batch: dict[str, Array], *, spec: GANSpec,
       s, aux = _d_update(spec, s, xs[i], labels[i], d_keys[i], axis_name)
     return s, aux
 
-  if spec.update_order == 'd_first':
+  def g_phase(s):
+    # freeze_g: G's gradient is still taken (g_loss / g_grad_norm report what G
+    # would follow; jit drops it when those metrics are unused) but not applied,
+    # so G's params, optimizer state, batch statistics and EMA stay as they are.
+    new, aux = _g_update(spec, s, last_real, last_labels, g_key, axis_name)
+    return (s if spec.freeze_g else new), aux
+
+  if spec.game != 'gd':  # extragradient / consensus: see _game_update.
+    state, d_aux, g_aux = _game_update(spec, state, xs[0], labels[0], d_keys[0],
+                                       g_key, axis_name)
+  elif spec.update_order == 'd_first':
     state, d_aux = d_phase(state)
-    state, g_aux = _g_update(spec, state, last_real, last_labels, g_key, axis_name)
+    state, g_aux = g_phase(state)
   elif spec.update_order == 'g_first':
-    state, g_aux = _g_update(spec, state, last_real, last_labels, g_key, axis_name)
+    state, g_aux = g_phase(state)
     state, d_aux = d_phase(state)
   else:  # simultaneous: both gradients at the same (theta_G, theta_D).
     new_d, d_aux = _d_update(spec, state, xs[0], labels[0], d_keys[0], axis_name)
-    new_g, g_aux = _g_update(spec, state, last_real, last_labels, g_key, axis_name)
+    new_g, g_aux = g_phase(state)
     state = new_g.replace(d_params=new_d.d_params, d_opt_state=new_d.d_opt_state,
                           d_batch_stats=new_d.d_batch_stats)
 
   ema_params = state.g_params
-  if spec.ema_decay > 0:
+  if spec.freeze_g:
+    ema_params = state.ema_params
+  elif spec.ema_decay > 0:
     ema_params = jax.tree_util.tree_map(
         lambda e, p: spec.ema_decay * e + (1.0 - spec.ema_decay) * p,
         state.ema_params, state.g_params)

@@ -177,7 +177,8 @@ def dirac_gan_losses(loss: str | losses_lib.GANLoss, theta: Array, psi: Array, *
       L_D(theta, psi) = d_loss(D_psi(0), D_psi(theta)) + gamma * R1,
       R1 = 1/2 |dD_psi/dx (0)|^2 = 1/2 psi^2   (`losses.r1_penalty`),
 
-  and G minimises L_G(theta, psi) = g_loss(D_psi(theta)).
+  and G minimises L_G(theta, psi) = g_loss(D_psi(0), D_psi(theta)) (the real
+  logit is read only by the relativistic losses, `GANLoss.g_needs_real`).
 
   Args:
     loss: a name in `losses.LOSSES` or a `GANLoss`.
@@ -195,7 +196,7 @@ def dirac_gan_losses(loss: str | losses_lib.GANLoss, theta: Array, psi: Array, *
 
   d_loss = loss.d_loss(score_fn(real), score_fn(fake))
   d_loss = d_loss + gamma * losses_lib.r1_penalty(score_fn, real)
-  g_loss = loss.g_loss(score_fn(fake))
+  g_loss = loss.generator_loss(score_fn(real), score_fn(fake))
   return d_loss, g_loss
 
 
@@ -302,3 +303,123 @@ def dirac_gan_trajectory(field: VectorField, z0: Array, *, learning_rate: float,
 
   _, zs = jax.lax.scan(step, z0, None, length=num_steps)
   return jnp.concatenate([z0[None], zs], axis=0)
+
+
+# ---------------------------------------------------------------------------
+# Dirac-GAN convergence table: each training method as a discrete update
+# operator z_{t+1} = F(z_t), its Jacobian at the equilibrium, and where it
+# takes a start point after N steps (Mescheder et al. 2018, sections 2-4;
+# Mescheder et al. 2017; Gidel et al. 2019; Daskalakis et al. 2018).
+# ---------------------------------------------------------------------------
+
+DIRAC_METHODS = ('simultaneous', 'alternating', 'optimistic', 'extragradient',
+                 'consensus', 'r1')
+
+
+def dirac_gan_update(method: str, loss: str | losses_lib.GANLoss = 'non_saturating', *,
+                     learning_rate: float, gamma: float = 0.0) -> Callable[[Array], Array]:
+  """The update operator F of one training method on the Dirac-GAN.
+
+  With v the simultaneous field of `dirac_gan_vector_field` (the project's losses)
+  and h the step size:
+
+    simultaneous   z <- z + h v(z); at the equilibrium I + hJ, eigenvalues 1 + h lambda.
+    alternating    psi first, then theta against the new psi (D-then-G order).
+    optimistic     z_{t+1} = z_t + h (2 v(z_t) - v(z_{t-1})), optimistic gradient
+                   descent (Daskalakis et al. 2018; optax.optimistic_gradient_descent
+                   with alpha = beta = 1, whose first step reuses v(z_0)). The state is
+                   (theta, psi, v_prev) in R^4; per eigenvalue lambda of J the
+                   characteristic roots solve mu^2 - (1 + 2 h lambda) mu + h lambda = 0.
+    extragradient  z <- z + h v(z + h v(z)) (Korpelevich 1976; Gidel et al. 2019);
+                   linearisation I + hJ + h^2 J^2.
+    consensus      z <- z + h (v - gamma grad 1/2 |v|^2) = z + h (v - gamma J(z)^T v)
+                   (Mescheder et al. 2017); at the equilibrium J - gamma J^T J, for
+                   the GAN losses eigenvalues -gamma/4 +- i/2.
+    r1             simultaneous steps on the R1-regularised field (Mescheder et al.
+                   2018, Theorem 4.1): eigenvalues -gamma/2 +- sqrt(gamma^2/4 - 1/4).
+
+  Returns:
+    F: state -> state; the state is z = (theta, psi), or (theta, psi, v_prev) for
+    'optimistic' (`dirac_gan_initial_state` builds it).
+  """
+  if method not in DIRAC_METHODS:
+    raise ValueError(f'method={method!r} is not a Dirac-GAN method; valid choices: '
+                     f'{", ".join(DIRAC_METHODS)}.')
+  if not learning_rate > 0:
+    raise ValueError(f'learning_rate={learning_rate!r} must be > 0.')
+  h = learning_rate
+  field = dirac_gan_vector_field(loss, gamma=gamma if method == 'r1' else 0.0)
+
+  if method in ('simultaneous', 'r1'):
+    return lambda z: z + h * field(z)
+  if method == 'alternating':
+    def alternating(z):
+      z = z.at[1].add(h * field(z)[1])
+      return z.at[0].add(h * field(z)[0])
+    return alternating
+  if method == 'optimistic':
+    def optimistic(s):
+      z, v_prev = s[:2], s[2:]
+      v = field(z)
+      return jnp.concatenate([z + h * (2.0 * v - v_prev), v])
+    return optimistic
+  if method == 'extragradient':
+    return lambda z: z + h * field(z + h * field(z))
+  # consensus: grad of 1/2 |v|^2 is J(z)^T v(z).
+  half_sq = lambda z: 0.5 * jnp.sum(jnp.square(field(z)))
+  return lambda z: z + h * (field(z) - gamma * jax.grad(half_sq)(z))
+
+
+def dirac_gan_initial_state(method: str, z0: Array,
+                            loss: str | losses_lib.GANLoss = 'non_saturating') -> Array:
+  """The state `dirac_gan_update(method)` iterates from z0: z0, or (z0, v(z0)) for optimistic."""
+  z0 = jnp.asarray(z0, jnp.float32)
+  if method == 'optimistic':
+    return jnp.concatenate([z0, dirac_gan_vector_field(loss)(z0)])
+  return z0
+
+
+def spectral_radius(matrix: Array) -> Array:
+  """max |eigenvalue| of a square matrix; < 1 means the linear iteration converges."""
+  return jnp.max(jnp.abs(jnp.linalg.eigvals(jnp.asarray(matrix))))
+
+
+def dirac_gan_update_jacobian(method: str, loss: str | losses_lib.GANLoss = 'non_saturating',
+                              *, learning_rate: float, gamma: float = 0.0) -> Array:
+  """dF/dstate at the equilibrium (state 0), by forward-mode JAX through F."""
+  size = 4 if method == 'optimistic' else 2
+  update = dirac_gan_update(method, loss, learning_rate=learning_rate, gamma=gamma)
+  return jax.jacfwd(update)(jnp.zeros((size,), jnp.float32))
+
+
+def dirac_gan_convergence_table(*, learning_rate: float = 0.1, gamma: float = 1.0,
+                                num_steps: int = 1000, z0=(1.0, 1.0),
+                                loss: str = 'non_saturating') -> list[dict]:
+  """One row per method of `DIRAC_METHODS`: the local-convergence facts.
+
+  Columns: method, rho (spectral radius of F's Jacobian at the equilibrium; the
+  iteration converges locally iff rho < 1, at the linear rate rho per step),
+  converges (rho < 1 - 1e-6), neutral (|rho - 1| <= 1e-6: neither converges nor
+  diverges locally), and distance (|z_N| after num_steps steps from z0; the
+  equilibrium is 0). `gamma` is the consensus and R1 weight.
+  """
+  rows = []
+  for method in DIRAC_METHODS:
+    jac = dirac_gan_update_jacobian(method, loss, learning_rate=learning_rate, gamma=gamma)
+    rho = float(spectral_radius(jac))
+    update = dirac_gan_update(method, loss, learning_rate=learning_rate, gamma=gamma)
+    state = jax.lax.fori_loop(0, num_steps, lambda _, s: update(s),
+                              dirac_gan_initial_state(method, z0, loss))
+    rows.append(dict(method=method, rho=rho, converges=rho < 1.0 - 1e-6,
+                     neutral=abs(rho - 1.0) <= 1e-6,
+                     distance=float(jnp.linalg.norm(state[:2]))))
+  return rows
+
+
+def format_convergence_table(rows: list[dict], *, num_steps: int) -> str:
+  """The table as aligned text (what experiments/dirac_gan.py prints)."""
+  lines = [f'{"method":<14} {"rho":>10} {"locally":>11} {f"|z_{num_steps}|":>12}']
+  for r in rows:
+    verdict = 'converges' if r['converges'] else ('neutral' if r['neutral'] else 'diverges')
+    lines.append(f'{r["method"]:<14} {r["rho"]:>10.6f} {verdict:>11} {r["distance"]:>12.4g}')
+  return '\n'.join(lines)

@@ -53,7 +53,7 @@ DEFAULTS = dict(
     update_order='d_first', gradient_penalty=0.0, r1_gamma=0.0, weight_clip=0.0,
     label_smoothing=0.0, label_noise=0.0, instance_noise=0.0, instance_noise_decay_steps=0,
     matching_aware=False, unroll_steps=0, unroll_exact=True, unroll_remat=False,
-    ema_decay=0.0)
+    ema_decay=0.0, label_smoothing_fake=0.0, freeze_g=False, game='gd', consensus_gamma=0.1)
 
 SPEC_TABLE = [
     # (config overrides, spec options that must change, loss name)
@@ -79,10 +79,20 @@ SPEC_TABLE = [
     ({'update_order': 'simultaneous'}, {'update_order': 'simultaneous'}, 'non_saturating'),
     ({'label_smoothing': 0.1}, {'label_smoothing': 0.1}, 'non_saturating'),
     ({'label_noise': 0.05}, {'label_noise': 0.05}, 'non_saturating'),
+    ({'label_smoothing': 0.1, 'label_smoothing_fake': 0.1},
+     {'label_smoothing': 0.1, 'label_smoothing_fake': 0.1}, 'non_saturating'),
+    ({'train.freeze_g': True}, {'freeze_g': True}, 'non_saturating'),
     ({'instance_noise.std': 0.2}, {'instance_noise': 0.2}, 'non_saturating'),
     ({'instance_noise.std': 0.2, 'instance_noise.decay_steps': 50},
      {'instance_noise': 0.2, 'instance_noise_decay_steps': 50}, 'non_saturating'),
     ({'ema_decay': 0.99}, {'ema_decay': 0.99}, 'non_saturating'),
+    ({'loss': 'ragan'}, {}, 'ragan'),
+    ({'update_order': 'simultaneous', 'game.method': 'extragradient'},
+     {'update_order': 'simultaneous', 'game': 'extragradient'}, 'non_saturating'),
+    ({'update_order': 'simultaneous', 'game.method': 'consensus',
+      'game.consensus_gamma': 0.5},
+     {'update_order': 'simultaneous', 'game': 'consensus', 'consensus_gamma': 0.5},
+     'non_saturating'),
     ({'unroll.steps': 5}, {'unroll_steps': 5}, 'non_saturating'),
     ({'unroll.steps': 5, 'unroll.exact': False}, {'unroll_steps': 5, 'unroll_exact': False},
      'non_saturating'),
@@ -121,6 +131,11 @@ def test_every_spec_option_is_covered_by_the_table():
     ({'matching_aware': True}, 'matching_aware'),
     ({'loss': 'wgan'}, 'valid choices'),
     ({'label_smoothing': 1.0}, r'label_smoothing=1.0 must lie in \[0.0, 1.0\)'),
+    ({'label_smoothing_fake': 1.0}, r'label_smoothing_fake=1.0 must lie in \[0.0, 1.0\)'),
+    ({'label_smoothing_fake': -0.1}, 'label_smoothing_fake'),
+    ({'label_smoothing': 0.6, 'label_smoothing_fake': 0.4},
+     r'label_smoothing_fake=0.4 must be below the real target 1 - config.label_smoothing'),
+    ({'loss': 'hinge', 'label_smoothing_fake': 0.1}, 'label_smoothing_fake'),
     ({'ema_decay': -0.1}, 'ema_decay'),
     ({'penalty.r1': -1.0}, 'penalty.r1'),
     ({'optim.d.b2': 1.0}, 'optim.d.b2'),
@@ -128,6 +143,13 @@ def test_every_spec_option_is_covered_by_the_table():
     ({'optim.g.name': 'adagrad'}, r'config.optim.g.name=.adagrad.'),
     ({'optim.d.lr': 0.0}, r'config.optim.d.lr=0.0 must be positive'),
     ({'optim.g.decay_steps': -1}, 'config.optim.g.decay_steps'),
+    ({'optim.g.name': 'adagrad'}, 'valid choices: .*optimistic, optimistic_adam'),
+    ({'optim.d.optimism': -1.0}, 'optim.d.optimism'),
+    ({'game.method': 'sga'}, r'config.game.method=.sga.; valid choices: gd, extragradient'),
+    ({'game.method': 'extragradient'}, 'needs config.update_order=simultaneous'),
+    ({'game.consensus_gamma': -0.1}, 'game.consensus_gamma'),
+    ({'update_order': 'simultaneous', 'game.method': 'consensus',
+      'game.consensus_gamma': 0.0}, 'consensus_gamma > 0'),
 ])
 def test_bad_fields_are_named(overrides, message):
   with pytest.raises(ValueError, match=message):
@@ -187,12 +209,21 @@ def _opt_with(fields) -> ml_collections.ConfigDict:
   return c
 
 
+def optimistic_by_hand(lr, beta, grads=GRADS):
+  # -lr ((1 + beta) g_t - beta g_{t-1}); the first step has no g_{-1} and uses g_0.
+  return [-lr * ((1 + beta) * g - beta * (grads[t - 1] if t else g))
+          for t, g in enumerate(grads)]
+
+
 OPTIMIZER_TABLE = [
     ('adam', dict(name='adam', lr=1e-2, b1=0.5, b2=0.99), adam_by_hand(1e-2, 0.5, 0.99)),
     ('adam_defaults', dict(name='adam'), adam_by_hand(2e-4, 0.5, 0.999)),
     ('rmsprop', dict(name='rmsprop', lr=1e-2), rmsprop_by_hand(1e-2)),
     ('sgd', dict(name='sgd', lr=0.3), [-0.3 * g for g in GRADS]),
     ('momentum', dict(name='momentum', lr=0.1, momentum=0.8), momentum_by_hand(0.1, 0.8)),
+    ('optimistic', dict(name='optimistic', lr=0.1), optimistic_by_hand(0.1, 1.0)),
+    ('optimistic_0.5', dict(name='optimistic', lr=0.1, optimism=0.5),
+     optimistic_by_hand(0.1, 0.5)),
 ]
 
 
