@@ -25,7 +25,6 @@ A workdir holds `classifier.json` (dataset, architecture, test accuracy) and
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -377,27 +376,35 @@ def load_for(path: str, data_config: Any) -> TrainedClassifier:
 # ---------------------------------------------------------------------------
 
 
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-  p = argparse.ArgumentParser(
-      prog='python -m gan_jax.classifier',
-      description='Train (or reuse) the evaluation classifier of an image dataset.')
-  p.add_argument('--dataset', default='fashion_mnist', choices=DATASETS)
-  p.add_argument('--data_dir', default=None,
-                 help='IDX folder (fashion_mnist, idx) or TFDS data_dir (mnist, tfds).')
-  p.add_argument('--tfds_name', default=None, help='TFDS name for --dataset=tfds.')
-  p.add_argument('--workdir', default=None,
-                 help=f'where to save it; default {DEFAULT_CACHE_DIR}/<dataset key>.')
-  p.add_argument('--num_epochs', type=int, default=4)
-  p.add_argument('--batch_size', type=int, default=128)
-  p.add_argument('--learning_rate', type=float, default=1e-3)
-  p.add_argument('--seed', type=int, default=0)
-  p.add_argument('--retrain', action='store_true',
-                 help='train even if the workdir already holds a classifier.')
-  return p.parse_args(argv)
+def _parse(argv: Sequence[str]):
+  """absl flags of the command line (the project's one CLI convention)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FlagValues()
+  flags.DEFINE_enum('dataset', 'fashion_mnist', DATASETS, 'The image dataset.',
+                    flag_values=fv)
+  flags.DEFINE_string('data_dir', None, 'IDX folder (fashion_mnist, idx) or TFDS data_dir '
+                      '(mnist, tfds).', flag_values=fv)
+  flags.DEFINE_string('tfds_name', None, 'TFDS name for --dataset=tfds.', flag_values=fv)
+  flags.DEFINE_string('workdir', None, f'Where to save it; default {DEFAULT_CACHE_DIR}/'
+                      '<dataset key>.', flag_values=fv)
+  flags.DEFINE_integer('num_epochs', 4, 'Training epochs.', lower_bound=1, flag_values=fv)
+  flags.DEFINE_integer('batch_size', 128, 'Batch size.', lower_bound=1, flag_values=fv)
+  flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate.', lower_bound=0.0,
+                     flag_values=fv)
+  flags.DEFINE_integer('seed', 0, 'Seed.', lower_bound=0, flag_values=fv)
+  flags.DEFINE_bool('retrain', False, 'Train even if the workdir already holds a '
+                    'classifier.', flag_values=fv)
+  fv(['gan_jax.classifier', *argv])
+  return fv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  args = _parse(sys.argv[1:] if argv is None else argv)
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  try:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+  except flags.Error as e:
+    print(f'gan_jax.classifier: error: {" ".join(str(e).split())}', file=sys.stderr)
+    return 2
   try:
     data_config = data_config_for(args.dataset, args.data_dir, args.tfds_name)
     workdir = args.workdir or os.path.join(DEFAULT_CACHE_DIR, dataset_key(data_config))
@@ -409,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    seed=args.seed)
   except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
+    print(f'gan_jax.classifier: error: {" ".join(str(e).split())}', file=sys.stderr)
     return 2
   print(f'{meta["dataset"]}: test accuracy {100 * meta["test_accuracy"]:.2f}% on '
         f'{meta["num_test"]} test images ({meta["train_seconds"]} s to train); saved in '

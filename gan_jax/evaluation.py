@@ -14,12 +14,12 @@ The same code measures the reference rows of a results table, the floor (real
 images as "samples") and the ceiling (an untrained G), next to a trained G:
 
   python -m gan_jax.evaluation --config experiments/cgan_fashion_mnist.py \
-      --workdir runs/cgan_fashion_mnist --output runs/cgan_reference.json
+      --workdir runs/cgan_fashion_mnist --output runs/cgan_reference.json \
+      --config.eval.num_samples=10000
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -33,7 +33,6 @@ import ml_collections
 import numpy as np
 
 from gan_jax import classifier as classifier_lib
-from gan_jax import config_base
 from gan_jax import input_pipeline
 from gan_jax import metrics as metrics_lib
 from gan_jax import plotting
@@ -350,29 +349,35 @@ def reference_metrics(config: ml_collections.ConfigDict,
 
 
 def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(
-      prog='python -m gan_jax.evaluation',
-      description='Classifier metrics of real images (floor), an untrained G (ceiling) '
-                  'and a trained G (--workdir), measured with the training loop\'s code.')
-  p.add_argument('--config', required=True, help='experiment file, e.g. experiments/x.py:quick')
-  p.add_argument('--workdir', default=None, help='a training workdir to evaluate.')
-  p.add_argument('--num_samples', type=int, default=None, help='overrides eval.num_samples.')
-  p.add_argument('--output', default=None, help='write the rows as JSON here.')
-  args = p.parse_args(sys.argv[1:] if argv is None else argv)
-  config = config_base.load_config(args.config)
-  if args.num_samples is not None:
-    config.eval.num_samples = args.num_samples
-  start = time.perf_counter()
+  """`python -m gan_jax.evaluation --config X.py[:variant] [--config.x=...] [--workdir W]`."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  argv = list(sys.argv[1:] if argv is None else argv)
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', None, 'An experiment file, e.g. '
+                                  'experiments/cgan_fashion_mnist.py.', flag_values=fv,
+                                  lock_config=True, sys_argv=['gan_jax.evaluation', *argv])
+  flags.DEFINE_string('workdir', None, 'A training workdir to evaluate (its latest '
+                      'checkpoint).', flag_values=fv)
+  flags.DEFINE_string('output', None, 'Write the rows as JSON here.', flag_values=fv)
   try:
-    rows = reference_metrics(config, args.workdir)
-  except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
+    fv(['gan_jax.evaluation', *argv])
+    if fv.config is None:
+      raise ValueError('--config is required, e.g. --config experiments/cgan_fashion_mnist.py')
+    config = fv.config
+    start = time.perf_counter()
+    rows = reference_metrics(config, fv.workdir)
+  except (ValueError, FileNotFoundError, KeyError, AttributeError, TypeError,
+          flags.Error) as e:
+    text = str(e).strip().splitlines()
+    print(f'gan_jax.evaluation: error: {" ".join(t.strip() for t in text[-3:])}',
+          file=sys.stderr)
     return 2
   for name, row in rows.items():
     print(f'{name:12s} ' + '  '.join(f'{k}={v:.4g}' for k, v in row.items()))
   print(f'({time.perf_counter() - start:.0f} s)')
-  if args.output:
-    with open(args.output, 'w') as f:
+  if fv.output:
+    with open(fv.output, 'w') as f:
       json.dump(rows, f, indent=2)
   return 0
 

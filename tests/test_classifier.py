@@ -120,3 +120,10 @@ def test_predict_returns_class_probabilities(trained):
   sp = clf.predict(stacked, value_range=(-1.0, 1.0))
   assert sp.probabilities.shape == (100, 3, NUM_CLASSES)
   np.testing.assert_allclose(sp.probabilities[:, 1], pred.probabilities[::-1], atol=1e-5)
+
+
+def test_cli_errors_are_one_paragraph(capsys):
+  assert classifier.main(['--dataset', 'cifar']) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith('gan_jax.classifier: error: flag --dataset=cifar')
+  assert 'fashion_mnist' in err and '\n' not in err

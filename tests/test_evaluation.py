@@ -214,3 +214,18 @@ def test_evaluator_reports_the_feature_metrics(tiny):
   for key in ('precision', 'recall', 'coverage'):
     assert 0.0 <= m[f'eval/{key}'] <= 1.0
   assert 1.0 - 1e-6 <= m['eval/classifier_score'] <= 10.0 + 1e-6
+
+
+def test_evaluation_cli_takes_config_overrides(tmp_path, capsys):
+  # The project's one CLI convention: --config.x overrides work here too, and an
+  # error is one paragraph naming the field.
+  from gan_jax import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  config = os.path.join(root, 'experiments', 'cgan_fashion_mnist.py')
+  rc = evaluation_lib.main(['--config', config,
+                            f'--config.eval.classifier={tmp_path / "none"}'])
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and '\n' not in err
+  assert err.startswith("gan_jax.evaluation: error: config.eval.classifier=") and 'none' in err
+  assert evaluation_lib.main(['--config', config, '--config.eval.clasifier=x']) == 2
+  assert 'clasifier' in capsys.readouterr().err
