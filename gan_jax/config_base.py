@@ -94,6 +94,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.model.latent_distribution = 'normal'            # normal | uniform
   c.model.minibatch = 'none'                        # D: none | discrimination | stddev
   c.model.pack = 1                                  # PacGAN: D sees `pack` samples at once.
+  c.model.d_spectral_norm = False                   # SN of D's kernels (mlp, dcgan).
 
   c.optim = ml_collections.ConfigDict()
   c.optim.g = optimizer()

@@ -33,6 +33,9 @@ fields of `config.model` (all but `name` optional):
                    (Salimans et al. 2016) or 'stddev' (Karras et al. 2018).
     pack           PacGAN degree m (Lin et al. 2018), default 1; the batch size
                    must be divisible by it. D returns B // m logits.
+    d_spectral_norm  'mlp' (Dense and maxout) and 'dcgan' D: spectral
+                   normalisation of every kernel (Miyato et al. 2018), one power
+                   iteration per call, u in 'batch_stats'; default False.
   'mlp' (MLPGenerator / MLPDiscriminator):
     g_widths       G's hidden widths, default (64, 128, 256).
     d_widths       D's hidden widths, default (256, 128, 64).
@@ -84,6 +87,7 @@ from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 # bn_axis_name) -> (G, D)`; adding one is a module plus one entry here.
 MODELS = {'mlp': mlp, 'cgan_mlp': cgan_mlp, 'dcgan': dcgan}
 MODEL_NAMES = tuple(MODELS)
+SPECTRAL_NORM_MODELS = ('mlp', 'dcgan')  # D's with config.model.d_spectral_norm.
 
 __all__ = [
     'MODELS', 'MODEL_NAMES', 'build_models', 'MLPGenerator', 'MLPDiscriminator',
@@ -119,6 +123,10 @@ def build_models(model_config: Any, data_shape: Sequence[int], num_classes: int,
     raise ValueError(
         f'model.conditional=True needs a labelled dataset, got num_classes={num_classes}.')
   classes = int(num_classes) if conditional else 0
+  if cfg.get('d_spectral_norm', False) and name not in SPECTRAL_NORM_MODELS:
+    raise ValueError(f'config.model.d_spectral_norm=True is available for the '
+                     f'{" and ".join(SPECTRAL_NORM_MODELS)} discriminators; '
+                     f'config.model.name={name!r} has none.')
   minibatch = cfg.get('minibatch', 'none')
   layers.check_minibatch(minibatch)  # fail at build time, not at the first step
   pack = int(cfg.get('pack', 1))

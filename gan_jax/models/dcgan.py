@@ -102,6 +102,9 @@ class DCGANDiscriminator(nn.Module):
       'stddev' (one more channel on the last feature map).
     pack: PacGAN degree; a pack's images are stacked along the channels.
     bn_axis_name: device axis over which BatchNorm averages its statistics.
+    spectral_norm: every conv kernel (reshaped to (-1, out)) and the output
+      layer's divided by its largest singular value (Miyato et al. 2018's SN-GAN
+      D; `layers.spectral_norm`). Usually with batch_norm=False.
   """
   base_width: int = 64
   num_classes: int = 0
@@ -109,6 +112,7 @@ class DCGANDiscriminator(nn.Module):
   minibatch: str = 'none'
   pack: int = 1
   bn_axis_name: str | None = None
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: Array, labels: Array | None = None, *, train: bool) -> Array:
@@ -125,8 +129,9 @@ class DCGANDiscriminator(nn.Module):
     h = layers.pack_inputs(h, self.pack, channels_last=True)
     for i in range(n):
       use_bn = self.batch_norm and i > 0
-      h = nn.Conv(self.base_width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME',
-                  use_bias=not use_bn, kernel_init=_INIT, name=f'conv_{i}')(h)
+      conv = nn.Conv(self.base_width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME',
+                     use_bias=not use_bn, kernel_init=_INIT, name=f'conv_{i}')
+      h = layers.spectral_norm(conv, self.spectral_norm, train=train)(h)
       if use_bn:
         h = _batch_norm(train, self.bn_axis_name, f'bn_{i}')(h)
       h = layers.leaky_relu(h)
@@ -135,7 +140,8 @@ class DCGANDiscriminator(nn.Module):
     h = h.reshape(h.shape[0], -1)
     if self.minibatch == 'discrimination':
       h = layers.MinibatchDiscrimination(name='minibatch_discrimination')(h)
-    return nn.Dense(1, kernel_init=_INIT, name='dense_out')(h)[:, 0]
+    out = nn.Dense(1, kernel_init=_INIT, name='dense_out')
+    return layers.spectral_norm(out, self.spectral_norm, train=train)(h)[:, 0]
 
 
 def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
@@ -150,5 +156,7 @@ def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
   d = DCGANDiscriminator(
       base_width=int(cfg.get('d_base_width', base_width)), num_classes=num_classes,
       batch_norm=bool(cfg.get('batch_norm', True)), minibatch=minibatch, pack=pack,
-      bn_axis_name=bn_axis_name)
+      bn_axis_name=bn_axis_name,
+      spectral_norm=layers.check_flag(cfg.get('d_spectral_norm', False),
+                                      'model.d_spectral_norm'))
   return g, d

@@ -87,6 +87,13 @@ def get_out_activation(name: str) -> Callable[[Array], Array]:
   return ACTIVATIONS[name]
 
 
+def check_flag(value, field: str) -> bool:
+  """A config boolean, or a ValueError naming the field (True/False only)."""
+  if not isinstance(value, bool):
+    raise ValueError(f'config.{field}={value!r} must be True or False.')
+  return value
+
+
 def check_minibatch(kind: str) -> None:
   if kind not in MINIBATCH_KINDS:
     raise ValueError(f'Unknown minibatch {kind!r}; valid: {list(MINIBATCH_KINDS)}.')
@@ -162,6 +169,26 @@ class Maxout(nn.Module):
     y = nn.Dense(self.features * self.pieces, kernel_init=self.kernel_init,
                  name='dense')(x)
     return jnp.max(y.reshape(*y.shape[:-1], self.features, self.pieces), axis=-1)
+
+
+def spectral_norm(layer: nn.Module, enabled: bool, *, train: bool) -> Callable[[Array], Array]:
+  """`layer` with its kernel spectrally normalised when `enabled` (Miyato et al. 2018).
+
+      W_SN = W / sigma(W),  sigma(W) ~ v^T W u  by power iteration:
+      v <- W u / |W u|,  u <- W^T v / |W^T v|   (W reshaped to (-1, out) for convs).
+
+  `flax.linen.SpectralNorm` with one power iteration per call (SN-GAN's
+  choice): u persists between calls in the 'batch_stats' collection, so it
+  flows through the train step, the checkpoints and resume exactly as BatchNorm's
+  statistics do, and the estimate stays converged while W changes slowly. u is
+  updated only when train=True; in inference mode the iteration runs from the
+  stored u without storing. The layer keeps its parameter path (params/<name>);
+  the vectors live in batch_stats/<name>_sn. Biases are not normalised.
+  """
+  if not enabled:
+    return layer
+  wrapped = nn.SpectralNorm(layer, n_steps=1, name=f'{layer.name}_sn')
+  return lambda x: wrapped(x, update_stats=train)
 
 
 class MinibatchDiscrimination(nn.Module):

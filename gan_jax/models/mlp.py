@@ -16,6 +16,7 @@ not arithmetic, sets the speed.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -105,6 +106,8 @@ class MLPDiscriminator(nn.Module):
       Dense + `activation`; 0 (default) = Dense + activation.
     weight_init, weight_init_scale: kernel initialiser (`layers.INITS`; config
       model.init / model.init_scale); biases start at 0.
+    spectral_norm: every Dense / maxout kernel, the output layer's too, divided
+      by its largest singular value (Miyato et al. 2018; `layers.spectral_norm`).
   """
   widths: Sequence[int] = (256, 128, 64)
   activation: str = 'leaky_relu'
@@ -115,11 +118,13 @@ class MLPDiscriminator(nn.Module):
   maxout_pieces: int = 0
   weight_init: str = 'lecun_normal'
   weight_init_scale: float = 1.0
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: Array, labels: Array | None = None, *, train: bool) -> Array:
     act = layers.get_activation(self.activation)
     kernel_init = layers.get_kernel_init(self.weight_init, self.weight_init_scale)
+    sn = functools.partial(layers.spectral_norm, enabled=self.spectral_norm, train=train)
     if isinstance(self.maxout_pieces, bool) or not isinstance(self.maxout_pieces, int) \
         or self.maxout_pieces < 0:
       raise ValueError(f'model.d_maxout_pieces={self.maxout_pieces!r} must be an '
@@ -134,15 +139,15 @@ class MLPDiscriminator(nn.Module):
     h = layers.pack_inputs(h, self.pack)
     for i, (width, rate) in enumerate(zip(self.widths, rates)):
       if self.maxout_pieces:
-        h = layers.Maxout(width, self.maxout_pieces, kernel_init=kernel_init,
-                          name=f'maxout_{i}')(h)
+        h = sn(layers.Maxout(width, self.maxout_pieces, kernel_init=kernel_init,
+                             name=f'maxout_{i}'))(h)
       else:
-        h = act(nn.Dense(width, kernel_init=kernel_init, name=f'dense_{i}')(h))
+        h = act(sn(nn.Dense(width, kernel_init=kernel_init, name=f'dense_{i}'))(h))
       if rate > 0:
         h = nn.Dropout(rate, deterministic=not train)(h)
     if mb_layer is not None:
       h = mb_layer(h)
-    return nn.Dense(1, kernel_init=kernel_init, name='dense_out')(h)[:, 0]
+    return sn(nn.Dense(1, kernel_init=kernel_init, name='dense_out'))(h)[:, 0]
 
 
 def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
@@ -164,5 +169,7 @@ def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
       dropout=layers.as_tuple(cfg.get('d_dropout', (0.5, 0.3, 0.2))),
       num_classes=num_classes, minibatch=minibatch, pack=pack,
       maxout_pieces=int(cfg.get('d_maxout_pieces', 0)),
-      weight_init=init, weight_init_scale=init_scale)
+      weight_init=init, weight_init_scale=init_scale,
+      spectral_norm=layers.check_flag(cfg.get('d_spectral_norm', False),
+                                      'model.d_spectral_norm'))
   return g, d
