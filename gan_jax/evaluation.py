@@ -258,9 +258,16 @@ class Evaluator:
     params = state.ema_params if use_ema else state.g_params
     return np.asarray(self._sample(params, state.g_batch_stats, self.z, self.labels))
 
-  def classifier_metrics(self, state: steps.GANState) -> dict[str, float]:
+  @property
+  def ema(self) -> bool:
+    """Whether the run keeps an EMA of G (config.ema_decay > 0): it is evaluated too."""
+    return self.spec.ema_decay > 0
+
+  def classifier_metrics(self, state: steps.GANState, *,
+                         use_ema: bool = False) -> dict[str, float]:
     """`classifier_metrics` of `eval.num_samples` samples, keys prefixed `eval/`."""
-    samples = _sample_many(self._sample, state.g_params, state.g_batch_stats,
+    params = state.ema_params if use_ema else state.g_params
+    samples = _sample_many(self._sample, params, state.g_batch_stats,
                            self.clf_z, self.clf_labels)
     m = classifier_metrics(
         self.classifier, samples, value_range=self.data_info.value_range,
@@ -271,29 +278,47 @@ class Evaluator:
     return {f'eval/{k}': v for k, v in m.items()}
 
   @staticmethod
-  def sample_path(workdir: str, step: int) -> str:
-    """Where `__call__` writes the picture of `step`."""
-    return os.path.join(workdir, 'samples', f'step_{step:07d}.png')
+  def sample_path(workdir: str, step: int, *, ema: bool = False) -> str:
+    """Where `__call__` writes the picture of `step` (of the EMA G under samples/ema/)."""
+    return os.path.join(workdir, 'samples', *(('ema',) if ema else ()),
+                        f'step_{step:07d}.png')
 
   def __call__(self, state: steps.GANState, step: int, workdir: str) -> dict[str, float]:
-    samples = self.samples(state)
+    """Metrics and a picture of G; with an EMA (`ema`), of the EMA G too.
+
+    The raw G's keys are `eval/<metric>`, the EMA G's `eval/ema/<metric>` (the
+    same metrics at the same z); its picture is `sample_path(..., ema=True)`.
+    The EMA G runs with the raw G's BatchNorm statistics.
+    """
+    results = self._evaluate(state, step, workdir, use_ema=False)
+    if self.ema:
+      results.update(self._evaluate(state, step, workdir, use_ema=True))
+    return results
+
+  def _evaluate(self, state: steps.GANState, step: int, workdir: str, *,
+                use_ema: bool) -> dict[str, float]:
+    samples = self.samples(state, use_ema=use_ema)
+    prefix = 'eval/ema/' if use_ema else 'eval/'
+    path = self.sample_path(workdir, step, ema=use_ema)
+    which = ' (EMA of G)' if use_ema else ''
     results = {}
     if self.is_mixture:
       m = mixture_summary(samples, self.centers, self.std)
-      results.update({f'eval/{k}': float(v) for k, v in m.items() if k != 'kl_all'})
+      results.update({f'{prefix}{k}': float(v) for k, v in m.items() if k != 'kl_all'})
       plotting.mixture_scatter(
-          samples, self.centers, self.sample_path(workdir, step),
-          title=(f'step {step}: {results["eval/modes"]:.0f} modes, '
-                 f'{100 * results["eval/high_quality"]:.1f}% high quality'))
+          samples, self.centers, path,
+          title=(f'step {step}{which}: {results[prefix + "modes"]:.0f} modes, '
+                 f'{100 * results[prefix + "high_quality"]:.1f}% high quality'))
     else:
       if self.classifier is not None:
-        results.update(self.classifier_metrics(state))
+        results.update({prefix + k[len('eval/'):]: v for k, v in
+                        self.classifier_metrics(state, use_ema=use_ema).items()})
       names = tuple(self.config.data.get('class_names', None) or ())
       row_labels = ([names[i] if i < len(names) else str(i) for i in range(self.rows)]
                     if self.spec.conditional else None)
-      plotting.image_grid(samples, self.sample_path(workdir, step),
+      plotting.image_grid(samples, path,
                           rows=self.rows, value_range=self.data_info.value_range,
-                          row_labels=row_labels, title=f'step {step}')
+                          row_labels=row_labels, title=f'step {step}{which}')
     return results
 
 

@@ -292,6 +292,8 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
                                 workdir)
           writer.write(done, last_eval)
           writer.image(done, 'samples', evaluator.sample_path(workdir, done))
+          if evaluator.ema:
+            writer.image(done, 'samples_ema', evaluator.sample_path(workdir, done, ema=True))
         paused += time.perf_counter() - t0
       if done % ckpt_every == 0 or done == num_steps:
         t0 = time.perf_counter()

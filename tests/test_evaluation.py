@@ -18,7 +18,7 @@ from gan_jax import input_pipeline
 from gan_jax import steps
 from gan_jax import train
 
-from conftest import ShiftG, linear_spec
+from conftest import ConstantG, ShiftG, linear_spec
 
 VR = (-1.0, 1.0)
 
@@ -155,6 +155,32 @@ def test_samples_use_the_ema_parameters_when_asked():
                              atol=1e-6)
   np.testing.assert_allclose(ev.samples(state, use_ema=True) - z,
                              np.tile([0.25, 0.5], (len(z), 1)), atol=1e-6)
+
+
+@pytest.mark.parametrize('ema_decay', [0.0, 0.9])
+def test_evaluation_reports_the_ema_generator_too(tmp_path, ema_decay):
+  # G(z) = a (conftest.ConstantG): raw G on ring mode 0 = (1, 0), every sample high
+  # quality in one mode; its EMA at (5, 5), far from all modes: 0 modes, 0 % quality.
+  config = config_base.get_base()
+  config_base.ring(config)
+  config.eval.num_samples = 32
+  info = input_pipeline.get_info(config.data)
+  spec = linear_spec(generator=ConstantG(), ema_decay=ema_decay)
+  state = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
+  state = state.replace(g_params={'a': np.array([1.0, 0.0], np.float32)},
+                        ema_params={'a': np.array([5.0, 5.0], np.float32)})
+  ev = evaluation.Evaluator(config, spec, info)
+  results = ev(state, 7, str(tmp_path))
+  assert results['eval/modes'] == 1 and results['eval/high_quality'] == 1.0
+  assert os.path.exists(ev.sample_path(str(tmp_path), 7))
+  ema_keys = {k for k in results if k.startswith('eval/ema/')}
+  if ema_decay == 0:
+    assert not ema_keys and not ev.ema
+    assert not os.path.exists(ev.sample_path(str(tmp_path), 7, ema=True))
+    return
+  assert ema_keys == {'eval/ema/' + k[len('eval/'):] for k in results if k not in ema_keys}
+  assert results['eval/ema/modes'] == 0 and results['eval/ema/high_quality'] == 0.0
+  assert os.path.exists(ev.sample_path(str(tmp_path), 7, ema=True))
 
 
 def test_feature_metrics_of_perfect_and_collapsed_generators(tiny, test_split):

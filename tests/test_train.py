@@ -92,3 +92,18 @@ def test_truncate_metrics_drops_rows_after_the_restored_step(tmp_path):
   assert path.read_bytes() == before
   workdir_lib.truncate_metrics(str(tmp_path), 0)
   assert read_jsonl(path) == []
+
+
+@pytest.mark.slow
+def test_cli_evaluates_the_ema_generator(tmp_path):
+  # config.ema_decay > 0: every evaluation has eval/ema/... beside eval/..., and a picture.
+  result = run_cli(tmp_path, '--config.train.num_steps=20', '--config.train.eval_every=10',
+                   '--config.train.checkpoint_every=20', '--config.train.log_every=10',
+                   '--config.ema_decay=0.9')
+  assert result.returncode == 0, result.stderr[-3000:]
+  evals = [r for r in read_jsonl(tmp_path / 'metrics.jsonl') if 'eval/modes' in r]
+  assert [r['step'] for r in evals] == [10, 20]
+  for r in evals:
+    assert 0 <= r['eval/ema/modes'] <= 8 and 0 <= r['eval/ema/high_quality'] <= 1
+  for step in (10, 20):
+    assert (tmp_path / 'samples' / 'ema' / f'step_{step:07d}.png').exists()
