@@ -35,11 +35,13 @@ trapezoidal rule; everything is a pure function of arrays (no I/O), and uses
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import xlogy
 
 from gan_jax import losses as losses_lib
@@ -168,7 +170,8 @@ def virtual_training_criterion(p_data: Array, p_g: Array, x: Array) -> Array:
 
 
 def dirac_gan_losses(loss: str | losses_lib.GANLoss, theta: Array, psi: Array, *,
-                     gamma: Array | float = 0.0) -> tuple[Array, Array]:
+                     gamma: Array | float = 0.0,
+                     noise_std: float = 0.0) -> tuple[Array, Array]:
   """(L_D, L_G) of the Dirac-GAN under one of the project's losses.
 
   Data is x = 0, the generator's only sample is theta, and the discriminator's
@@ -185,11 +188,38 @@ def dirac_gan_losses(loss: str | losses_lib.GANLoss, theta: Array, psi: Array, *
     theta: the generator's parameter (a scalar).
     psi: the discriminator's parameter (a scalar).
     gamma: the R1 weight.
+    noise_std: instance noise sigma (Sonderby et al. 2016): D sees 0 + eps and
+      theta + eps, eps ~ N(0, sigma^2), and both losses are expectations over
+      eps, taken exactly for polynomials of degree < 2 * HERMITE_NODES by
+      Gauss-Hermite quadrature (losses separable in real and fake only). At the
+      equilibrium the GAN's Jacobian becomes [[0, 1/2], [-1/2, -sigma^2/2]]:
+      eigenvalues -sigma^2/4 +- sqrt(sigma^4/16 - 1/4) (Mescheder et al. 2018,
+      section 3.2: instance noise converges, like R1 with gamma = sigma^2/2).
   """
   if isinstance(loss, str):
     loss = losses_lib.get_loss(loss)
-  real = jnp.zeros((1, 1), jnp.result_type(theta, psi, float))
-  fake = jnp.reshape(theta, (1, 1)).astype(real.dtype)
+  if noise_std:
+    if loss.g_needs_real:
+      raise ValueError(f'noise_std: the quadrature needs a loss separable in real and '
+                       f'fake; config.loss={loss.name!r} is relativistic.')
+    nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
+    weights = jnp.asarray(weights / weights.sum(), jnp.float32)
+
+    def at_node(eps):
+      return _dirac_losses_at(loss, theta, psi, noise_std * eps, gamma)
+    d_losses, g_losses = jax.vmap(at_node)(jnp.asarray(nodes, jnp.float32))
+    return jnp.sum(weights * d_losses), jnp.sum(weights * g_losses)
+  return _dirac_losses_at(loss, theta, psi, 0.0, gamma)
+
+
+HERMITE_NODES = 32
+
+
+def _dirac_losses_at(loss: losses_lib.GANLoss, theta: Array, psi: Array, eps,
+                     gamma) -> tuple[Array, Array]:
+  """(L_D, L_G) with real x = eps and G's sample theta + eps (eps = 0: no noise)."""
+  real = jnp.zeros((1, 1), jnp.result_type(theta, psi, float)) + eps
+  fake = jnp.reshape(theta, (1, 1)).astype(real.dtype) + eps
 
   def score_fn(x: Array) -> Array:
     return psi * x[:, 0]
@@ -201,7 +231,8 @@ def dirac_gan_losses(loss: str | losses_lib.GANLoss, theta: Array, psi: Array, *
 
 
 def dirac_gan_vector_field(loss: str | losses_lib.GANLoss, *,
-                           gamma: Array | float = 0.0) -> VectorField:
+                           gamma: Array | float = 0.0,
+                           noise_std: float = 0.0) -> VectorField:
   """The simultaneous-gradient field v(theta, psi) = (-dL_G/dtheta, -dL_D/dpsi).
 
   Each player follows the negative gradient of its own loss (`dirac_gan_losses`);
@@ -227,8 +258,9 @@ def dirac_gan_vector_field(loss: str | losses_lib.GANLoss, *,
 
   def field(z: Array) -> Array:
     theta, psi = z[0], z[1]
-    dg_dtheta = jax.grad(lambda t: dirac_gan_losses(loss, t, psi, gamma=gamma)[1])(theta)
-    dd_dpsi = jax.grad(lambda p: dirac_gan_losses(loss, theta, p, gamma=gamma)[0])(psi)
+    losses_at = functools.partial(dirac_gan_losses, loss, gamma=gamma, noise_std=noise_std)
+    dg_dtheta = jax.grad(lambda t: losses_at(t, psi)[1])(theta)
+    dd_dpsi = jax.grad(lambda p: losses_at(theta, p)[0])(psi)
     return jnp.stack([-dg_dtheta, -dd_dpsi]).astype(z.dtype)
 
   return field
@@ -309,15 +341,18 @@ def dirac_gan_trajectory(field: VectorField, z0: Array, *, learning_rate: float,
 # Dirac-GAN convergence table: each training method as a discrete update
 # operator z_{t+1} = F(z_t), its Jacobian at the equilibrium, and where it
 # takes a start point after N steps (Mescheder et al. 2018, sections 2-4;
-# Mescheder et al. 2017; Gidel et al. 2019; Daskalakis et al. 2018).
+# Mescheder et al. 2017; Gidel et al. 2019; Daskalakis et al. 2018; Metz et al.
+# 2016). WGAN-GP is absent: its penalty (|psi| - 1)^2 is not differentiable at
+# the equilibrium psi = 0, so there is no Jacobian to take.
 # ---------------------------------------------------------------------------
 
 DIRAC_METHODS = ('simultaneous', 'alternating', 'optimistic', 'extragradient',
-                 'consensus', 'r1')
+                 'consensus', 'r1', 'instance_noise', 'unrolled')
 
 
 def dirac_gan_update(method: str, loss: str | losses_lib.GANLoss = 'non_saturating', *,
-                     learning_rate: float, gamma: float = 0.0) -> Callable[[Array], Array]:
+                     learning_rate: float, gamma: float = 0.0, noise_std: float = 0.0,
+                     unroll_steps: int = 0) -> Callable[[Array], Array]:
   """The update operator F of one training method on the Dirac-GAN.
 
   With v the simultaneous field of `dirac_gan_vector_field` (the project's losses)
@@ -337,6 +372,12 @@ def dirac_gan_update(method: str, loss: str | losses_lib.GANLoss = 'non_saturati
                    the GAN losses eigenvalues -gamma/4 +- i/2.
     r1             simultaneous steps on the R1-regularised field (Mescheder et al.
                    2018, Theorem 4.1): eigenvalues -gamma/2 +- sqrt(gamma^2/4 - 1/4).
+    instance_noise simultaneous steps on the field with noise_std = sigma: eigenvalues
+                   -sigma^2/4 +- sqrt(sigma^4/16 - 1/4) (`dirac_gan_losses`).
+    unrolled       G descends L_G(theta, psi_K(theta)), psi_K = K SGD steps of D
+                   from psi, differentiated through them (Metz et al. 2016); D takes
+                   a plain simultaneous step. For WGAN, |mu|^2 = 1 - (2K - 1) h^2
+                   when K h < 1.
 
   Returns:
     F: state -> state; the state is z = (theta, psi), or (theta, psi, v_prev) for
@@ -347,10 +388,15 @@ def dirac_gan_update(method: str, loss: str | losses_lib.GANLoss = 'non_saturati
                      f'{", ".join(DIRAC_METHODS)}.')
   if not learning_rate > 0:
     raise ValueError(f'learning_rate={learning_rate!r} must be > 0.')
+  if method == 'unrolled' and unroll_steps < 1:
+    raise ValueError(f'method=unrolled needs unroll_steps >= 1, got {unroll_steps}.')
+  if method == 'instance_noise' and not noise_std > 0:
+    raise ValueError(f'method=instance_noise needs noise_std > 0, got {noise_std}.')
   h = learning_rate
-  field = dirac_gan_vector_field(loss, gamma=gamma if method == 'r1' else 0.0)
+  field = dirac_gan_vector_field(loss, gamma=gamma if method == 'r1' else 0.0,
+                                 noise_std=noise_std if method == 'instance_noise' else 0.0)
 
-  if method in ('simultaneous', 'r1'):
+  if method in ('simultaneous', 'r1', 'instance_noise'):
     return lambda z: z + h * field(z)
   if method == 'alternating':
     def alternating(z):
@@ -365,6 +411,18 @@ def dirac_gan_update(method: str, loss: str | losses_lib.GANLoss = 'non_saturati
     return optimistic
   if method == 'extragradient':
     return lambda z: z + h * field(z + h * field(z))
+  if method == 'unrolled':
+    def unrolled(z):
+      theta, psi = z[0], z[1]
+
+      def psi_k(t):
+        p = psi
+        for _ in range(unroll_steps):
+          p = p + h * field(jnp.stack([t, p]))[1]
+        return p
+      g_grad = jax.grad(lambda t: dirac_gan_losses(loss, t, psi_k(t))[1])(theta)
+      return jnp.stack([theta - h * g_grad, psi + h * field(z)[1]])
+    return unrolled
   # consensus: grad of 1/2 |v|^2 is J(z)^T v(z).
   half_sq = lambda z: 0.5 * jnp.sum(jnp.square(field(z)))
   return lambda z: z + h * (field(z) - gamma * jax.grad(half_sq)(z))
@@ -385,41 +443,87 @@ def spectral_radius(matrix: Array) -> Array:
 
 
 def dirac_gan_update_jacobian(method: str, loss: str | losses_lib.GANLoss = 'non_saturating',
-                              *, learning_rate: float, gamma: float = 0.0) -> Array:
-  """dF/dstate at the equilibrium (state 0), by forward-mode JAX through F."""
+                              **options) -> Array:
+  """dF/dstate at the equilibrium (state 0), by forward-mode JAX through F.
+
+  `options`: those of `dirac_gan_update` (learning_rate, gamma, ...).
+  """
   size = 4 if method == 'optimistic' else 2
-  update = dirac_gan_update(method, loss, learning_rate=learning_rate, gamma=gamma)
+  update = dirac_gan_update(method, loss, **options)
   return jax.jacfwd(update)(jnp.zeros((size,), jnp.float32))
 
 
-def dirac_gan_convergence_table(*, learning_rate: float = 0.1, gamma: float = 1.0,
-                                num_steps: int = 1000, z0=(1.0, 1.0),
-                                loss: str = 'non_saturating') -> list[dict]:
-  """One row per method of `DIRAC_METHODS`: the local-convergence facts.
+# (label, method, loss): the rows of `dirac_gan_convergence_table`.
+DIRAC_TABLE_ROWS = (
+    ('simultaneous GD', 'simultaneous', 'non_saturating'),
+    ('alternating GD', 'alternating', 'non_saturating'),
+    ('WGAN, simultaneous', 'simultaneous', 'wasserstein'),
+    ('WGAN, alternating', 'alternating', 'wasserstein'),
+    ('R1', 'r1', 'non_saturating'),
+    ('instance noise', 'instance_noise', 'non_saturating'),
+    ('consensus', 'consensus', 'non_saturating'),
+    ('optimistic', 'optimistic', 'non_saturating'),
+    ('extragradient', 'extragradient', 'non_saturating'),
+    ('unrolled K', 'unrolled', 'non_saturating'),
+    ('WGAN, unrolled K', 'unrolled', 'wasserstein'),
+)
 
-  Columns: method, rho (spectral radius of F's Jacobian at the equilibrium; the
-  iteration converges locally iff rho < 1, at the linear rate rho per step),
-  converges (rho < 1 - 1e-6), neutral (|rho - 1| <= 1e-6: neither converges nor
-  diverges locally), and distance (|z_N| after num_steps steps from z0; the
-  equilibrium is 0). `gamma` is the consensus and R1 weight.
+
+def dirac_gan_convergence_table(*, learning_rate: float = 0.1, gamma: float = 1.0,
+                                noise_std: float = 1.0, unroll_steps: int = 5,
+                                num_steps: int = 1000, z0=(1.0, 1.0),
+                                rows=DIRAC_TABLE_ROWS) -> list[dict]:
+  """One row per (label, method, loss) of `rows`: the local-convergence facts.
+
+  Columns: label, method, loss, rho (spectral radius of F's Jacobian at the
+  equilibrium; the iteration converges locally iff rho < 1, at the linear rate
+  rho per step), converges (rho < 1 - 1e-6), neutral (|rho - 1| <= 1e-6:
+  neither converges nor diverges locally), and distance (|z_N| after num_steps
+  steps from z0; the equilibrium is 0). `gamma` is the consensus and R1 weight.
   """
-  rows = []
-  for method in DIRAC_METHODS:
-    jac = dirac_gan_update_jacobian(method, loss, learning_rate=learning_rate, gamma=gamma)
-    rho = float(spectral_radius(jac))
-    update = dirac_gan_update(method, loss, learning_rate=learning_rate, gamma=gamma)
-    state = jax.lax.fori_loop(0, num_steps, lambda _, s: update(s),
-                              dirac_gan_initial_state(method, z0, loss))
-    rows.append(dict(method=method, rho=rho, converges=rho < 1.0 - 1e-6,
-                     neutral=abs(rho - 1.0) <= 1e-6,
-                     distance=float(jnp.linalg.norm(state[:2]))))
-  return rows
+  options = dict(learning_rate=learning_rate, gamma=gamma, noise_std=noise_std,
+                 unroll_steps=unroll_steps)
+  out = []
+  for label, method, loss in rows:
+    rho = float(spectral_radius(dirac_gan_update_jacobian(method, loss, **options)))
+    update = jax.jit(dirac_gan_update(method, loss, **options))
+    state = dirac_gan_initial_state(method, z0, loss)
+    for _ in range(num_steps):
+      state = update(state)
+    out.append(dict(label=label, method=method, loss=loss, rho=rho,
+                    converges=rho < 1.0 - 1e-6, neutral=abs(rho - 1.0) <= 1e-6,
+                    distance=float(jnp.linalg.norm(state[:2]))))
+  return out
 
 
 def format_convergence_table(rows: list[dict], *, num_steps: int) -> str:
-  """The table as aligned text (what experiments/dirac_gan.py prints)."""
-  lines = [f'{"method":<14} {"rho":>10} {"locally":>11} {f"|z_{num_steps}|":>12}']
+  """The table as aligned text (what `python -m gan_jax.theory` prints)."""
+  lines = [f'{"method":<20} {"rho":>10} {"locally":>11} {f"|z_{num_steps}|":>12}']
   for r in rows:
     verdict = 'converges' if r['converges'] else ('neutral' if r['neutral'] else 'diverges')
-    lines.append(f'{r["method"]:<14} {r["rho"]:>10.6f} {verdict:>11} {r["distance"]:>12.4g}')
+    lines.append(f'{r["label"]:<20} {r["rho"]:>10.6f} {verdict:>11} {r["distance"]:>12.4g}')
   return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+  """python -m gan_jax.theory [--lr 0.1] [--gamma 1] [--noise 1] [--unroll 5] [--steps 1000]."""
+  import argparse  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(description='The Dirac-GAN convergence table.')
+  parser.add_argument('--lr', type=float, default=0.1, help='step size h')
+  parser.add_argument('--gamma', type=float, default=1.0, help='R1 and consensus weight')
+  parser.add_argument('--noise', type=float, default=1.0, help='instance noise std')
+  parser.add_argument('--unroll', type=int, default=5, help='unrolled D steps K')
+  parser.add_argument('--steps', type=int, default=1000, help='N, for |z_N| from (1, 1)')
+  args = parser.parse_args(argv)
+  rows = dirac_gan_convergence_table(learning_rate=args.lr, gamma=args.gamma,
+                                     noise_std=args.noise, unroll_steps=args.unroll,
+                                     num_steps=args.steps)
+  text = (f'Dirac-GAN (Mescheder et al. 2018), h = {args.lr}, gamma = {args.gamma}, '
+          f'sigma = {args.noise}, K = {args.unroll}, from (theta, psi) = (1, 1):\n'
+          + format_convergence_table(rows, num_steps=args.steps))
+  print(text)
+  return text
+
+
+if __name__ == '__main__':
+  main()

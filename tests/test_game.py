@@ -79,9 +79,9 @@ def test_relativistic_loss_rejects_matching_aware():
 # ---------------------------------------------------------------------------
 
 
-def rho(method, loss='non_saturating', h=H, gamma=0.0):
+def rho(method, loss='non_saturating', h=H, gamma=0.0, **options):
   return float(theory.spectral_radius(theory.dirac_gan_update_jacobian(
-      method, loss, learning_rate=h, gamma=gamma)))
+      method, loss, learning_rate=h, gamma=gamma, **options)))
 
 
 def optimistic_radius(lam: complex, h: float) -> float:
@@ -148,17 +148,43 @@ def test_dirac_optimistic_update_is_optax_optimistic_gradient_descent():
     np.testing.assert_allclose(s[:2], z, rtol=1e-6)
 
 
+@pytest.mark.parametrize('sigma', [0.5, 1.0, 2.5])
+def test_dirac_instance_noise_matches_the_closed_form(sigma):
+  # E over eps ~ N(0, sigma^2) of the losses: J_psi,psi = -sigma^2/2, eigenvalues
+  # -sigma^2/4 +- sqrt(sigma^4/16 - 1/4) (Mescheder et al. 2018, section 3.2).
+  field = theory.dirac_gan_vector_field('non_saturating', noise_std=sigma)
+  eig = theory.eigenvalues_2x2(jax.jacfwd(field)(jnp.zeros(2)))
+  root = cmath.sqrt(sigma ** 4 / 16 - 0.25)
+  np.testing.assert_allclose(eig, [-sigma ** 2 / 4 + root, -sigma ** 2 / 4 - root], atol=1e-5)
+
+
+@pytest.mark.parametrize('k', [1, 3, 5])
+def test_dirac_unrolled_wgan_matches_the_closed_form(k):
+  # psi_K = psi - K h theta, so G's gradient is -psi + 2 K h theta and
+  # F = [[1 - 2 K h^2, h], [-h, 1]]: complex roots of modulus sqrt(1 - (2K - 1) h^2).
+  jac = theory.dirac_gan_update_jacobian('unrolled', 'wasserstein', learning_rate=H,
+                                         unroll_steps=k)
+  np.testing.assert_allclose(jac, [[1 - 2 * k * H * H, H], [-H, 1]], atol=1e-6)
+  assert rho('unrolled', 'wasserstein', unroll_steps=k) == pytest.approx(
+      math.sqrt(1 - (2 * k - 1) * H * H), rel=1e-5)
+
+
 def test_dirac_convergence_table():
-  rows = {r['method']: r for r in theory.dirac_gan_convergence_table(
-      learning_rate=0.5, gamma=1.0, num_steps=200, loss='wasserstein')}
-  assert sorted(rows) == sorted(theory.DIRAC_METHODS)
-  assert not rows['simultaneous']['converges'] and not rows['simultaneous']['neutral']
-  assert rows['alternating']['neutral']
-  for method in ('optimistic', 'extragradient', 'consensus', 'r1'):
-    assert rows[method]['converges'], method
-    assert rows[method]['distance'] < 1e-2, method
-  assert rows['simultaneous']['distance'] == pytest.approx(
-      math.sqrt(2) * (1 + 0.25) ** 100, rel=1e-3)
+  labels = ('WGAN, simultaneous', 'WGAN, alternating', 'R1', 'consensus', 'extragradient',
+            'WGAN, unrolled K')
+  chosen = [r for r in theory.DIRAC_TABLE_ROWS if r[0] in labels]
+  rows = {r['label']: r for r in theory.dirac_gan_convergence_table(
+      learning_rate=0.5, gamma=1.0, num_steps=200, unroll_steps=1, rows=chosen)}
+  assert sorted(rows) == sorted(labels)
+  sim = rows['WGAN, simultaneous']
+  assert not sim['converges'] and not sim['neutral']
+  assert sim['distance'] == pytest.approx(math.sqrt(2) * (1 + 0.25) ** 100, rel=1e-3)
+  assert rows['WGAN, alternating']['neutral']
+  for label in ('R1', 'consensus', 'extragradient', 'WGAN, unrolled K'):
+    assert rows[label]['converges'], label
+  # WGAN, unrolled K = 1: |z_N| = (1 - h^2)^(N/2) |z_0| is not exact (F is not normal),
+  # but it contracts at rho^N up to a constant.
+  assert rows['WGAN, unrolled K']['distance'] < 10 * math.sqrt(1 - 0.25) ** 200
   text = theory.format_convergence_table(list(rows.values()), num_steps=200)
   assert 'diverges' in text and 'neutral' in text and 'converges' in text
 
@@ -166,6 +192,17 @@ def test_dirac_convergence_table():
 def test_dirac_update_rejects_unknown_methods():
   with pytest.raises(ValueError, match='method=.*valid choices: simultaneous'):
     theory.dirac_gan_update('adam', learning_rate=H)
+  with pytest.raises(ValueError, match='unroll_steps >= 1'):
+    theory.dirac_gan_update('unrolled', learning_rate=H)
+  with pytest.raises(ValueError, match='noise_std > 0'):
+    theory.dirac_gan_update('instance_noise', learning_rate=H)
+
+
+def test_table_cli_prints_every_row(capsys):
+  theory.main(['--steps', '3'])
+  out = capsys.readouterr().out
+  for label, _, _ in theory.DIRAC_TABLE_ROWS:
+    assert label in out
 
 
 # ---------------------------------------------------------------------------
