@@ -105,6 +105,8 @@ def get_base() -> ml_collections.ConfigDict:
   c.penalty = ml_collections.ConfigDict()
   c.penalty.gradient = config_dict.placeholder(float)     # WGAN-GP lambda (unset: loss default).
   c.penalty.r1 = 0.0                                      # R1 gamma.
+  c.penalty.r2 = 0.0                                      # R2 gamma (at the fakes).
+  c.penalty.dragan = 0.0                                  # DRAGAN lambda (Kodali: 10).
   c.penalty.weight_clip = config_dict.placeholder(float)  # WGAN clipping (unset: loss default).
   c.label_smoothing = 0.0                           # one-sided: real target 1 - s.
   c.label_smoothing_fake = 0.0                      # two-sided: fake target beta (< 1 - s).

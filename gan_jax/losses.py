@@ -317,6 +317,35 @@ def r1_penalty(score_fn: Callable[[Array], Array], real: Array) -> Array:
   return 0.5 * _mean(jnp.sum(jnp.square(grads), axis=-1))
 
 
+def r2_penalty(score_fn: Callable[[Array], Array], fake: Array) -> Array:
+  """R2 (Mescheder et al. 2018, arXiv:1801.04406, eq. 10), without gamma:
+
+      R2 = 1/2 E_{x ~ p_g}[||grad_x D(x)||^2]   on G's samples only.
+
+  On the Dirac-GAN it gives the same eigenvalues as R1 (both make the
+  psi-psi entry of the Jacobian -gamma); away from p_g = p_data they differ.
+  """
+  grads = _per_example_input_grads(score_fn, fake)
+  return 0.5 * _mean(jnp.sum(jnp.square(grads), axis=-1))
+
+
+def dragan_penalty(score_fn: Callable[[Array], Array], real: Array, key: Array, *,
+                   scale: float = 0.5, target_norm: float = 1.0,
+                   uniform: Sampler = jax.random.uniform) -> Array:
+  """DRAGAN (Kodali et al. 2017, arXiv:1705.07215), without lambda:
+
+      DRAGAN = E[(||grad_x D(x + delta)||_2 - 1)^2],
+      delta = scale * std(x) * u,  u ~ U[0, 1] elementwise, std over the whole batch
+
+  (the authors' released code: X + 0.5 * X.std() * rand; lambda = 10). A
+  gradient-norm penalty in a neighbourhood of the data rather than on the
+  real-fake interpolates of WGAN-GP. Under data parallelism std(x) is the local
+  batch's.
+  """
+  perturbed = real + scale * jnp.std(real) * uniform(key, real.shape).astype(real.dtype)
+  return gradient_norm_penalty(score_fn, perturbed, target_norm=target_norm)
+
+
 def clip_weights(params: Any, clip: float) -> Any:
   """WGAN's weight clipping: every parameter into [-clip, clip] (Arjovsky et al. 2017)."""
   return jax.tree_util.tree_map(lambda p: jnp.clip(p, -clip, clip), params)

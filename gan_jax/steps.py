@@ -89,6 +89,8 @@ class GANSpec:
   update_order: str = 'd_first'
   gradient_penalty: float = 0.0
   r1_gamma: float = 0.0
+  r2_gamma: float = 0.0  # R2: 1/2 E_fake |grad_x D|^2 (Mescheder et al. 2018).
+  dragan: float = 0.0  # DRAGAN lambda (Kodali et al. 2017), around the reals.
   weight_clip: float = 0.0
   label_smoothing: float = 0.0
   label_smoothing_fake: float = 0.0  # two-sided smoothing: fake target beta (see fake_targets).
@@ -154,6 +156,10 @@ class GANSpec:
           f'config.label_smoothing_fake={beta!r} must be below the real target 1 - '
           f'config.label_smoothing = {1.0 - self.label_smoothing!r}: D must still '
           'rank reals above fakes.')
+    if self.freeze_g and self.game != 'gd':
+      raise ValueError(f'config.train.freeze_g=True trains D alone against a fixed G; '
+                       f'config.game.method={self.game!r} moves both players at once '
+                       "(use 'gd').")
 
   @property
   def conditional(self) -> bool:
@@ -307,7 +313,7 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
     loss = spec.loss.d_loss(real_logits, negatives)
 
   aux = {}
-  if spec.gradient_penalty > 0 or spec.r1_gamma > 0:
+  if spec.gradient_penalty > 0 or spec.r1_gamma > 0 or spec.r2_gamma > 0 or spec.dragan > 0:
     def score_fn(x, labels):
       logits, _ = _apply(spec.discriminator, d_params, d_batch_stats, x, labels,
                          jax.random.fold_in(k_drop, 3), axis_name)
@@ -323,6 +329,16 @@ def _d_objective(spec: GANSpec, d_params: PyTree, d_batch_stats: PyTree,
       r1 = losses_lib.r1_penalty(lambda x: score_fn(x, real_labels), real)
       loss = loss + spec.r1_gamma * r1
       aux['r1_penalty'] = r1
+    if spec.r2_gamma > 0:  # at G's samples (the fakes, with their labels)
+      r2 = losses_lib.r2_penalty(lambda x: score_fn(x, fake_labels), fake)
+      loss = loss + spec.r2_gamma * r2
+      aux['r2_penalty'] = r2
+    if spec.dragan > 0:
+      dragan = losses_lib.dragan_penalty(
+          lambda x: score_fn(x, real_labels), real, jax.random.fold_in(k_gp, 1),
+          uniform=_global_sampler(jax.random.uniform, axis_name))
+      loss = loss + spec.dragan * dragan
+      aux['dragan_penalty'] = dragan
   aux['d_loss'] = loss  # what D minimises, penalties included.
   aux['d_real'] = _readout(spec, real_logits)
   aux['d_fake'] = _readout(spec, fake_logits)

@@ -53,7 +53,8 @@ DEFAULTS = dict(
     update_order='d_first', gradient_penalty=0.0, r1_gamma=0.0, weight_clip=0.0,
     label_smoothing=0.0, label_noise=0.0, instance_noise=0.0, instance_noise_decay_steps=0,
     matching_aware=False, unroll_steps=0, unroll_exact=True, unroll_remat=False,
-    ema_decay=0.0, label_smoothing_fake=0.0, freeze_g=False, game='gd', consensus_gamma=0.1)
+    ema_decay=0.0, label_smoothing_fake=0.0, freeze_g=False, game='gd', consensus_gamma=0.1,
+    r2_gamma=0.0, dragan=0.0)
 
 SPEC_TABLE = [
     # (config overrides, spec options that must change, loss name)
@@ -74,6 +75,8 @@ SPEC_TABLE = [
      {'weight_clip': 0.01, 'gradient_penalty': 1.0}, 'wasserstein'),
     ({'penalty.gradient': 3.0}, {'gradient_penalty': 3.0}, 'non_saturating'),
     ({'penalty.r1': 0.7}, {'r1_gamma': 0.7}, 'non_saturating'),
+    ({'penalty.r2': 0.3}, {'r2_gamma': 0.3}, 'non_saturating'),
+    ({'penalty.dragan': 10.0}, {'dragan': 10.0}, 'non_saturating'),
     ({'d_steps': 3}, {'d_steps': 3}, 'non_saturating'),
     ({'update_order': 'g_first'}, {'update_order': 'g_first'}, 'non_saturating'),
     ({'update_order': 'simultaneous'}, {'update_order': 'simultaneous'}, 'non_saturating'),
@@ -138,6 +141,8 @@ def test_every_spec_option_is_covered_by_the_table():
     ({'loss': 'hinge', 'label_smoothing_fake': 0.1}, 'label_smoothing_fake'),
     ({'ema_decay': -0.1}, 'ema_decay'),
     ({'penalty.r1': -1.0}, 'penalty.r1'),
+    ({'penalty.r2': -1.0}, 'penalty.r2'),
+    ({'penalty.dragan': -1.0}, 'penalty.dragan'),
     ({'optim.d.b2': 1.0}, 'optim.d.b2'),
     ({'model.latent_dim': 0}, 'model.latent_dim'),
     ({'optim.g.name': 'adagrad'}, r'config.optim.g.name=.adagrad.'),

@@ -26,7 +26,7 @@ from gan_jax import losses
 from gan_jax import steps
 from gan_jax import theory
 
-from conftest import A0, ETA_G, REAL, RBAR, W0, linear_spec, run_steps
+from conftest import A0, ETA_D, ETA_G, REAL, RBAR, W0, LinearD, linear_spec, run_steps
 
 H = 0.1
 
@@ -277,3 +277,50 @@ def test_game_options_are_checked():
     linear_spec(game='extragradient')
   with pytest.raises(ValueError, match='consensus_gamma > 0'):
     dirac_step('consensus')
+
+
+# ---------------------------------------------------------------------------
+# R2 and DRAGAN beside R1 and GP.
+# ---------------------------------------------------------------------------
+
+
+def test_r2_and_dragan_penalties_by_hand():
+  # f(x) = |x|^2: grad = 2x, R2 = 1/2 mean(4 |x|^2) = 2 mean(1, 2) = 3 (as R1, at the fakes).
+  f = lambda x: jnp.sum(x ** 2, axis=-1)
+  assert float(losses.r2_penalty(f, jnp.array([[1.0, 0.0], [1.0, 1.0]]))) == pytest.approx(3.0)
+  # DRAGAN, linear critic with |u| = 5: (5 - 1)^2 wherever it is evaluated.
+  u = jnp.array([3.0, -4.0])
+  x = jax.random.normal(jax.random.PRNGKey(0), (8, 2))
+  assert float(losses.dragan_penalty(lambda y: y @ u, x, jax.random.PRNGKey(1))) == (
+      pytest.approx(16.0))
+  # f(x) = |x|^2 / 2 at x + 0.5 std(x) u with u = 1: x = I_2, std = 1/2, x_hat = I + 1/4,
+  # |grad| = |x_hat_i| = sqrt(1.25^2 + 0.25^2), penalty (that - 1)^2.
+  half = lambda y: 0.5 * jnp.sum(y ** 2, axis=-1)
+  ones = lambda key, shape: jnp.ones(shape)
+  value = losses.dragan_penalty(half, jnp.eye(2), jax.random.PRNGKey(0), uniform=ones)
+  assert float(value) == pytest.approx((math.sqrt(1.25 ** 2 + 0.25 ** 2) - 1) ** 2, rel=1e-5)
+
+
+def test_r2_penalty_update_at_the_fake_points():
+  # D(x) = w.x + c + v/2 |x|^2 and G(z) = a: grad_x D(a) = w + v a, R2 = 1/2 |w + v a|^2;
+  # dR2/dw = w + v a, so w <- w - eta_D ((a - rbar) + gamma (w + v a)).
+  gamma, v0 = 0.7, 0.3
+  spec = linear_spec(discriminator=LinearD(v0=v0), r2_gamma=gamma)
+  [(_, new, m)] = run_steps(spec, [{'x': REAL}])
+  grad_x = W0 + v0 * A0
+  np.testing.assert_allclose(m['r2_penalty'], 0.5 * grad_x @ grad_x, rtol=1e-5)
+  np.testing.assert_allclose(new.d_params['w'], W0 - ETA_D * ((A0 - RBAR) + gamma * grad_x),
+                             rtol=1e-5)
+
+
+def test_dragan_penalty_in_the_step():
+  # A linear critic's input gradient is w everywhere: DRAGAN = (|w| - 1)^2 and its
+  # gradient w.r.t. w is 2 (|w| - 1) w / |w|.
+  lam = 2.0
+  spec = linear_spec(dragan=lam)
+  [(_, new, m)] = run_steps(spec, [{'x': REAL}])
+  norm = float(np.linalg.norm(W0))
+  np.testing.assert_allclose(m['dragan_penalty'], (norm - 1) ** 2, rtol=1e-5)
+  np.testing.assert_allclose(
+      new.d_params['w'], W0 - ETA_D * ((A0 - RBAR) + lam * 2 * (norm - 1) * W0 / norm),
+      rtol=1e-5)
