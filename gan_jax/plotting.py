@@ -223,3 +223,43 @@ def modes_vs_quality(points: dict[str, tuple[np.ndarray, np.ndarray]], path: str
   ax.set_title('dots: measured; open stars: published (same colour = same variant)')
   ax.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5))
   _save(fig, path)
+
+
+def gradient_norm_curves(d_updates: np.ndarray,
+                         log_curves: dict[str, dict[Any, tuple[np.ndarray, np.ndarray]]],
+                         linear_curves: dict[str, dict[Any, tuple[np.ndarray, np.ndarray]]],
+                         path: str, *, title: str = '') -> None:
+  """Arjovsky & Bottou (2017), Figs. 1-3: G's gradient norm while D trains against a fixed G.
+
+  `log_curves` maps a panel (a G loss) to {budget: (mean, std) of log10 ||grad||
+  over seeds, each (T,)}, drawn as 10^mean with a 10^(mean +- std) band on a log
+  axis; `linear_curves` maps further panels (D's accuracy, mean D(G(z))) to
+  {budget: (mean, std)} on a linear axis. One curve per budget in every panel.
+  """
+  panels = list(log_curves.items()) + list(linear_curves.items())
+  cols = 3
+  rows = -(-len(panels) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+  for k, (label, by_budget) in enumerate(panels):
+    ax = axes[k // cols][k % cols]
+    for i, (budget, (mean, std)) in enumerate(by_budget.items()):
+      color, style = line_style(i)
+      if k < len(log_curves):
+        ax.plot(d_updates, 10.0 ** mean, color=color, ls=style, lw=1.2,
+                label=f'G after {budget} steps')
+        ax.fill_between(d_updates, 10.0 ** (mean - std), 10.0 ** (mean + std), color=color,
+                        alpha=0.15)
+        ax.set_yscale('log')
+      else:
+        ax.plot(d_updates, mean, color=color, ls=style, lw=1.2, label=f'G after {budget} steps')
+        ax.fill_between(d_updates, mean - std, mean + std, color=color, alpha=0.15)
+    ax.set_title(label if k >= len(log_curves) else f'‖∇G‖: {label}', fontsize=9)
+    ax.set_xlabel('D training steps')
+    ax.grid(True, which='both', alpha=0.2)
+  axes[0][0].legend(fontsize=7)
+  for k in range(len(panels), rows * cols):
+    axes[k // cols][k % cols].axis('off')
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  _save(fig, path)
