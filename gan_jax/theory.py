@@ -453,6 +453,21 @@ def dirac_gan_update_jacobian(method: str, loss: str | losses_lib.GANLoss = 'non
   return jax.jacfwd(update)(jnp.zeros((size,), jnp.float32))
 
 
+def dirac_gan_iterates(method: str, loss: str | losses_lib.GANLoss = 'non_saturating', *,
+                       z0=(1.0, 1.0), num_steps: int, **options) -> Array:
+  """(num_steps + 1, 2) iterates (theta, psi) of `dirac_gan_update(method)` from z0."""
+  if num_steps < 0:
+    raise ValueError(f'num_steps must be >= 0, got {num_steps}.')
+  update = dirac_gan_update(method, loss, **options)
+
+  def step(state, _):
+    state = update(state)
+    return state, state[:2]
+  s0 = dirac_gan_initial_state(method, z0, loss)
+  _, zs = jax.lax.scan(step, s0, None, length=num_steps)
+  return jnp.concatenate([s0[None, :2], zs], axis=0)
+
+
 # (label, method, loss): the rows of `dirac_gan_convergence_table`.
 DIRAC_TABLE_ROWS = (
     ('simultaneous GD', 'simultaneous', 'non_saturating'),

@@ -1,6 +1,12 @@
 """Goodfellow et al. 2014, Figure 1, reproduced in 1-D with the project's D and losses.
 
     python -m gan_jax.theory_figure --out runs/figure1.png
+    python -m gan_jax.theory_figure --dirac --out runs/dirac.png   # Dirac-GAN trajectories
+
+With --dirac it draws instead one panel per row of the Dirac-GAN convergence
+table (`theory.DIRAC_TABLE_ROWS`, Mescheder et al. 2018): the trajectory of
+(theta, psi) from (1, 1) under each method, titled with the spectral radius of
+its update at the equilibrium (0, 0).
 
 Data is N(data_mean, data_std^2). The generator is affine, x = G(z) = shift + scale z
 with z ~ N(0, 1), so p_g = N(shift, scale^2) is known in closed form and the optimal
@@ -75,6 +81,13 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser.add_argument('--d_per_g', type=int, default=5)
   parser.add_argument('--d_lr', type=float, default=3e-3)
   parser.add_argument('--g_lr', type=float, default=1e-2)
+  parser.add_argument('--dirac', action='store_true',
+                      help='draw the Dirac-GAN trajectories of every method instead.')
+  parser.add_argument('--dirac_lr', type=float, default=0.1, help='Dirac-GAN step size h.')
+  parser.add_argument('--dirac_steps', type=int, default=1000)
+  parser.add_argument('--dirac_gamma', type=float, default=1.0, help='R1 / consensus weight.')
+  parser.add_argument('--dirac_noise', type=float, default=1.0, help='instance noise std.')
+  parser.add_argument('--dirac_unroll', type=int, default=5, help='unrolled D steps K.')
   args = parser.parse_args(argv)
   for name in ('d_steps_a', 'd_steps_b', 'g_steps_c', 'train_steps_d', 'd_per_g',
                'batch_size'):
@@ -215,9 +228,46 @@ def plot(args: argparse.Namespace, snapshots: list[Snapshot]) -> plt.Figure:
   return fig
 
 
+def plot_dirac(args: argparse.Namespace) -> plt.Figure:
+  """One panel per Dirac-GAN table row: (theta, psi) from (1, 1), equilibrium at 0."""
+  options = dict(learning_rate=args.dirac_lr, gamma=args.dirac_gamma,
+                 noise_std=args.dirac_noise, unroll_steps=args.dirac_unroll)
+  rows = theory.DIRAC_TABLE_ROWS
+  cols = 4
+  fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(14, 10))
+  axes = np.asarray(axes).ravel()
+  for ax, (label, method, loss) in zip(axes, rows):
+    zs = np.asarray(theory.dirac_gan_iterates(method, loss, num_steps=args.dirac_steps,
+                                              **options))
+    rho = float(theory.spectral_radius(theory.dirac_gan_update_jacobian(method, loss,
+                                                                        **options)))
+    ax.plot(zs[:, 0], zs[:, 1], lw=0.8)
+    ax.plot(*zs[0], 'go', ms=4)
+    ax.plot(*zs[-1], 'rs', ms=4)
+    ax.plot(0, 0, 'k*', ms=8)
+    ax.set_title(f'{label}: rho = {rho:.4f}', fontsize=9)
+    ax.set_xlabel('theta', fontsize=8)
+    ax.set_ylabel('psi', fontsize=8)
+    ax.set_aspect('equal', adjustable='datalim')
+  for ax in axes[len(rows):]:
+    ax.axis('off')
+  fig.suptitle(f'Dirac-GAN (Mescheder et al. 2018): {args.dirac_steps} steps of h = '
+               f'{args.dirac_lr} from (1, 1) (green) to the red square; gamma = '
+               f'{args.dirac_gamma}, sigma = {args.dirac_noise}, K = {args.dirac_unroll}',
+               fontsize=10)
+  fig.tight_layout()
+  return fig
+
+
 def main(argv: list[str] | None = None) -> None:
   args = _parse_args(argv)
   start = time.time()
+  if args.dirac:
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_dirac(args).savefig(out, dpi=110)
+    print(f'wrote {out} in {time.time() - start:.1f} s')
+    return
   snapshots = train(args)
   fig = plot(args, snapshots)
   out = pathlib.Path(args.out)

@@ -324,3 +324,14 @@ def test_dragan_penalty_in_the_step():
   np.testing.assert_allclose(
       new.d_params['w'], W0 - ETA_D * ((A0 - RBAR) + lam * 2 * (norm - 1) * W0 / norm),
       rtol=1e-5)
+
+
+def test_dirac_iterates_and_figure(tmp_path):
+  zs = theory.dirac_gan_iterates('simultaneous', 'wasserstein', num_steps=3, learning_rate=H)
+  np.testing.assert_allclose(zs[0], [1.0, 1.0])
+  # One step of z + h (psi, -theta) from (1, 1).
+  np.testing.assert_allclose(zs[1], [1.0 + H, 1.0 - H], rtol=1e-6)
+  from gan_jax import theory_figure  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'dirac.png'
+  theory_figure.main(['--dirac', '--out', str(out), '--dirac_steps', '5'])
+  assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
