@@ -160,7 +160,9 @@ def hinge_generator_loss(fake_scores: Array) -> Array:
 # losses are registered with g_needs_real=True).
 #
 # Under data parallelism the averages E C(x_r), E C(x_f) of the "average"
-# variants and RSGAN's pairs are over each device's local batch.
+# variants and RSGAN's pairs are over each device's local batch. Only
+# differences of C enter, so a constant added to C (D's output bias) has zero
+# gradient: it stays where it was initialised.
 # ---------------------------------------------------------------------------
 
 

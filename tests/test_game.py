@@ -335,3 +335,36 @@ def test_dirac_iterates_and_figure(tmp_path):
   out = tmp_path / 'dirac.png'
   theory_figure.main(['--dirac', '--out', str(out), '--dirac_steps', '5'])
   assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+# SGD for the relativistic loss: its output bias cancels (zero gradient up to rounding),
+# which Adam would blow up to +-lr steps.
+@pytest.mark.parametrize('game, loss, tx', [('extragradient', 'ragan', 'sgd'),
+                                            ('consensus', 'non_saturating', 'adam'),
+                                            ('gd', 'rahinge', 'optimistic')])
+def test_sweep_runner_vmaps_the_new_options(game, loss, tx):
+  # The sweep trains seeds with jit(vmap(train_n_steps)); spectral norm, the game
+  # methods and the relativistic losses run there and equal each seed run alone.
+  from gan_jax import models, seeds  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from gan_jax.datasets import mixtures  # pylint: disable=g-import-not-at-top
+  g, d = models.build_models(
+      dict(name='mlp', g_widths=(8,), d_widths=(8,), g_activation='relu', d_activation='relu',
+           d_dropout=0.0, out_activation='linear', d_spectral_norm=True), (2,), 0)
+  opt = {'adam': optax.adam(1e-2, b1=0.5), 'sgd': optax.sgd(0.1),
+         'optimistic': optax.optimistic_gradient_descent(1e-2)}[tx]
+  spec = steps.GANSpec(generator=g, discriminator=d, g_tx=opt, d_tx=opt,
+                       loss=losses.get_loss(loss), latent_dim=4, update_order='simultaneous',
+                       game=game, consensus_gamma=0.1 if game == 'consensus' else 0.0)
+  sampler = mixtures.make_sampler({'name': 'ring', 'num_modes': 3, 'radius': 1.0, 'std': 0.1})
+  seed_list, keys = (0, 1), seeds.data_keys((0, 1))
+  run = seeds.make_train_n_steps(spec, sampler, batch_size=8, num_steps=2)
+  states, _ = run(seeds.init_states(spec, seed_list, (2,)), keys)
+  step = jax.jit(functools.partial(steps.train_step, spec=spec))
+  for i, s in enumerate(seed_list):
+    state = steps.init_state(spec, jax.random.PRNGKey(s), (2,))
+    for t in range(2):
+      state, _ = step(state, sampler(jax.random.fold_in(keys[i], t), 8))
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
+                                                atol=1e-6),
+        seeds.unstack(states, i), state)
