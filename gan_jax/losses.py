@@ -326,9 +326,9 @@ def r2_penalty(score_fn: Callable[[Array], Array], fake: Array) -> Array:
 
   On the Dirac-GAN it gives the same eigenvalues as R1 (both make the
   psi-psi entry of the Jacobian -gamma); away from p_g = p_data they differ.
+  The same formula as `r1_penalty`, at other points.
   """
-  grads = _per_example_input_grads(score_fn, fake)
-  return 0.5 * _mean(jnp.sum(jnp.square(grads), axis=-1))
+  return r1_penalty(score_fn, fake)
 
 
 def dragan_penalty(score_fn: Callable[[Array], Array], real: Array, key: Array, *,
