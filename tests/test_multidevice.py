@@ -78,11 +78,25 @@ def _configs(data_dir: str):
   mlp.optim.d = config_base.optimizer(name='momentum', lr=0.05)
   dcgan.optim.g = config_base.optimizer(name='momentum', lr=0.05)
   dcgan.optim.d = config_base.optimizer(name='sgd', lr=0.05)
-  for c in (mlp, dcgan):
+  # Game methods (issue 10): spectrally normalised D, simultaneous extragradient /
+  # consensus, hinge loss, SGD.
+  games = {}
+  for method in ('extragradient', 'consensus'):
+    g = config_base.get_base()
+    config_base.ring(g)
+    config_base.toy_2d(g)
+    g.model.update(dict(latent_dim=8, g_widths=(16,), d_widths=(16,), d_spectral_norm=True))
+    g.loss = 'hinge'
+    g.update_order = 'simultaneous'
+    g.game.method = method
+    g.optim.g = config_base.optimizer(name='sgd', lr=0.05)
+    g.optim.d = config_base.optimizer(name='sgd', lr=0.05)
+    games[f'game_{method}'] = g
+  for c in (mlp, dcgan, *games.values()):
     c.train.update(dict(batch_size=8, num_steps=NUM_STEPS, log_every=1,
                         eval_every=NUM_STEPS, checkpoint_every=NUM_STEPS))
     c.eval.num_samples = 40
-  return {'mlp': mlp, 'dcgan': dcgan}
+  return {'mlp': mlp, 'dcgan': dcgan, **games}
 
 
 def _driver(out_dir: str) -> None:
@@ -144,12 +158,14 @@ def test_four_devices_train_like_one(tmp_path):
   assert proc.returncode == 0, proc.stderr[-4000:]
   results = json.loads((tmp_path / 'results.json').read_text())
   assert results['distinct_dropout_masks'] == NUM_DEVICES
-  for name in ('mlp', 'dcgan'):
+  for name in ('mlp', 'dcgan', 'game_extragradient', 'game_consensus'):
     assert results[f'{name}_mesh'] == results[f'{name}_single'] == NUM_STEPS
     mesh = np.load(tmp_path / f'{name}_mesh.npz')
     single = np.load(tmp_path / f'{name}_single.npz')
     assert sorted(mesh.files) == sorted(single.files)
-    assert any('batch_stats' in k and 'mean' in k for k in mesh.files)
+    # BatchNorm's running mean, or spectral norm's power-iteration vector u.
+    stat = 'kernel/u' if name.startswith('game') else 'mean'
+    assert any('batch_stats' in k and stat in k for k in mesh.files)
     assert_same_changes(mesh, single, np.load(tmp_path / f'{name}_init.npz'), name)
     rows_mesh, rows_single = _metrics(tmp_path / f'{name}_mesh'), _metrics(
         tmp_path / f'{name}_single')
