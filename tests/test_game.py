@@ -337,8 +337,10 @@ def test_dirac_iterates_and_figure(tmp_path):
   assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+# ~10 s each (three compiled vmapped programs): slow.
 # SGD for the relativistic loss: its output bias cancels (zero gradient up to rounding),
 # which Adam would blow up to +-lr steps.
+@pytest.mark.slow
 @pytest.mark.parametrize('game, loss, tx', [('extragradient', 'ragan', 'sgd'),
                                             ('consensus', 'non_saturating', 'adam'),
                                             ('gd', 'rahinge', 'optimistic')])
