@@ -204,6 +204,8 @@ def images(c: ml_collections.ConfigDict, name: str, *,
   if name == 'mnist':
     c.data.tfds_name = 'mnist'
     c.data.tfds_data_dir = config_dict.placeholder(str)
+    # For MNIST's IDX files instead of TFDS: --config.data.name=idx --config.data.dir=DIR.
+    c.data.dir = config_dict.placeholder(str)
   return c
 
 

@@ -410,15 +410,19 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  if FLAGS.config is None or FLAGS.workdir is None:
-    raise app.UsageError('--config and --workdir are required, e.g. --config '
-                         'experiments/mode_collapse_ring.py --workdir runs/ring_sweep')
   try:
+    if FLAGS.config is None:
+      raise ValueError('--config is required, e.g. --config experiments/mode_collapse_ring.py')
+    FLAGS.config.keys()  # ml_collections loads the file lazily; its errors surface here
+    if FLAGS.workdir is None:
+      FLAGS.workdir = main_lib.default_workdir(FLAGS['config'].config_filename)
+      print(f'gan_jax.sweep: writing to --workdir={FLAGS.workdir}', file=sys.stderr)
+    main_lib.check_workdir(FLAGS.workdir)
     module = load_config_module(FLAGS['config'].config_filename)
     table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only,
                       published=getattr(module, 'PUBLISHED', None))
-  except (ValueError, FileNotFoundError) as e:
-    print(f'gan_jax.sweep: error: {e}', file=sys.stderr)
+  except (ValueError, FileNotFoundError, main_lib.CommandLineError) as e:
+    print(f'gan_jax.sweep: error: {" ".join(str(e).split())}', file=sys.stderr)
     sys.exit(2)
   print(table)
 
@@ -429,12 +433,23 @@ if __name__ == '__main__':
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from gan_jax import main as main_lib  # pylint: disable=g-import-not-at-top
 
   FLAGS = flags.FLAGS
   config_flags.DEFINE_config_file('config', None, 'A config file with a sweep(add) '
                                   'function, e.g. experiments/mode_collapse_ring.py.',
                                   lock_config=True)
-  flags.DEFINE_string('workdir', None, 'Directory for results.csv, results.md and plots.')
+  flags.DEFINE_string('workdir', None, 'Directory for results.csv, results.md and plots '
+                      '(default: runs/<config file name>[_<variant>]).')
   flags.DEFINE_string('only', None, 'A regular expression: run only the variants whose '
                       "name it matches, e.g. 'non_saturating,unroll.steps=(0|10)$'.")
-  app.run(main)
+
+  def parse_or_exit(argv):
+    # The one-paragraph handler of gan_jax.main: a bad override is no traceback.
+    try:
+      return main_lib.parse_flags(argv, FLAGS)
+    except main_lib.CommandLineError as e:
+      print(f'gan_jax.sweep: error: {e}', file=sys.stderr)
+      sys.exit(2)
+
+  app.run(main, flags_parser=parse_or_exit)

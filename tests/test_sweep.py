@@ -161,3 +161,17 @@ def test_non_mixture_data_is_an_error():
   config.data.name = 'fashion_mnist'
   with pytest.raises(ValueError, match="config.data.name='fashion_mnist'"):
     seeds.train_and_evaluate(config, [0])
+
+
+def test_sweep_cli_errors_are_one_paragraph(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = subprocess.run(
+      [sys.executable, '-m', 'gan_jax.sweep', '--config',
+       os.path.join(ROOT, 'experiments', 'mode_collapse_ring.py:quick'),
+       '--workdir', str(tmp_path / 'w'), '--config.sweep.num_seed=3'],
+      capture_output=True, text=True, timeout=300, check=False)
+  err = proc.stderr.strip().splitlines()[-1]
+  assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+  assert err.startswith('gan_jax.sweep: error: --config.sweep.num_seed') and 'num_seeds' in err
+  assert not (tmp_path / 'w').exists()
