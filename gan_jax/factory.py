@@ -6,6 +6,8 @@ valid choices, so a typo fails before anything is compiled or written.
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 import optax
 
@@ -85,6 +87,15 @@ _RANGES = (
     ('optim.d.b2', 0.0, 1.0, False, True),
     ('model.latent_dim', 0, None, True, False),
     ('eval.num_samples', 0, None, True, False),
+    ('instance_noise.decay_steps', 0, None, False, False),
+    ('optim.g.lr', 0.0, None, True, False),
+    ('optim.d.lr', 0.0, None, True, False),
+    ('optim.g.momentum', 0.0, 1.0, False, True),
+    ('optim.d.momentum', 0.0, 1.0, False, True),
+    ('optim.g.decay_steps', 0, None, False, False),
+    ('optim.d.decay_steps', 0, None, False, False),
+    ('optim.g.final_lr_fraction', 0.0, 1.0, False, False),
+    ('optim.d.final_lr_fraction', 0.0, 1.0, False, False),
 )
 
 
@@ -103,7 +114,8 @@ def check_ranges(config: ml_collections.ConfigDict) -> None:
     value = _get(config, path)
     if value is None:
       continue
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value))  # nan and inf are never a valid setting
     if ok and low is not None:
       ok = value > low if low_open else value >= low
     if ok and high is not None:

@@ -337,6 +337,11 @@ BAD_INPUT = [
     (['--config.unroll.steps=10000000'], ['GiB', 'config.unroll.steps']),
     (['--config.eval.num_samples=100000000'], ['GiB', 'config.eval.num_samples']),
     (['--config.data.num_modes=100000000'], ['GiB', 'config.data']),
+    (['--config.optim.g.final_lr_fraction=nan'], ['config.optim.g.final_lr_fraction=nan']),
+    (['--config.optim.g.final_lr_fraction=2.0'], ['final_lr_fraction=2.0', '[0.0, 1.0]']),
+    (['--config.optim.d.momentum=2'], ['config.optim.d.momentum=2.0', '[0.0, 1.0)']),
+    (['--config.instance_noise.decay_steps=-3'], ['config.instance_noise.decay_steps=-3']),
+    (['--config.optim.g.lr=inf'], ['config.optim.g.lr=inf']),
 ]
 
 
