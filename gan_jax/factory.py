@@ -27,8 +27,8 @@ def make_optimizer(opt_config: ml_collections.ConfigDict, field: str, *,
   """
   name = opt_config.get('name', 'adam')
   lr = opt_config.get('lr', 2e-4)
-  if not lr > 0:
-    raise ValueError(f'{field}.lr={lr} must be positive.')
+  if not (lr > 0 and math.isfinite(lr)):
+    raise ValueError(f'{field}.lr={lr} must be positive and finite.')
   decay_steps = int(opt_config.get('decay_steps', 0))
   if decay_steps < 0:
     raise ValueError(f'{field}.decay_steps={decay_steps} must be >= 0 (0 = constant lr).')
@@ -88,8 +88,6 @@ _RANGES = (
     ('model.latent_dim', 0, None, True, False),
     ('eval.num_samples', 0, None, True, False),
     ('instance_noise.decay_steps', 0, None, False, False),
-    ('optim.g.lr', 0.0, None, True, False),
-    ('optim.d.lr', 0.0, None, True, False),
     ('optim.g.momentum', 0.0, 1.0, False, True),
     ('optim.d.momentum', 0.0, 1.0, False, True),
     ('optim.g.decay_steps', 0, None, False, False),

@@ -341,7 +341,7 @@ BAD_INPUT = [
     (['--config.optim.g.final_lr_fraction=2.0'], ['final_lr_fraction=2.0', '[0.0, 1.0]']),
     (['--config.optim.d.momentum=2'], ['config.optim.d.momentum=2.0', '[0.0, 1.0)']),
     (['--config.instance_noise.decay_steps=-3'], ['config.instance_noise.decay_steps=-3']),
-    (['--config.optim.g.lr=inf'], ['config.optim.g.lr=inf']),
+    (['--config.optim.g.lr=inf'], ['config.optim.g.lr=inf', 'finite']),
 ]
 
 
