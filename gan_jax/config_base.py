@@ -329,8 +329,8 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   Budget protocol and ':quick': the plain GAN at latent 2 (PacGAN's row) and 16
   (VEEGAN's), then every remedy the project has, each against the 3 x 200 D:
   PacGAN packing 2 / 3 / 4 (batch 128 m points: PacGAN fixes the packs),
-  minibatch stddev and discrimination, PacGAN3 for twice the steps with D's lr
-  decayed as well, unrolled D (K = 5 with D's lr at 1e-4, Metz et al.'s tenth
+  minibatch stddev and discrimination, PacGAN3 for twice and four times the
+  steps with D's lr decayed as well, unrolled D (K = 5 with D's lr at 1e-4, Metz et al.'s tenth
   of G's), R1 (gamma 0.1 and 1), instance noise (std 0.1 decayed linearly to 0
   over the first half), update order (simultaneous, G first), unrolled D at the
   shared lr (K = 5, exact and first order); unrolled variants 5 seeds each. In
@@ -361,6 +361,8 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   steps = 2 * int(config.train.num_steps)
   add(**{'model.pack': 3, 'train.batch_size': batch * 3, 'train.num_steps': steps,
          'optim.d.decay_steps': steps, 'optim.d.final_lr_fraction': 0.1})
+  add(**{'model.pack': 3, 'train.batch_size': batch * 3, 'train.num_steps': 2 * steps,
+         'optim.d.decay_steps': 2 * steps, 'optim.d.final_lr_fraction': 0.1})
   # The lookahead costs ~10x a plain step (K = 5 x 10 seeds: 7 steps/s on a quiet
   # core), so the unrolled variants run 5 seeds. Metz et al.'s D lr (a tenth of
   # G's) first: it is the setting the published unrolled rows used.

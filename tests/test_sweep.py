@@ -39,8 +39,8 @@ def test_expand_rejects_duplicates_and_empty_sweeps():
     sweep.expand(lambda add: None)
 
 
-@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 17),
-                                               ('mode_collapse_grid.py', 17)])
+@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 18),
+                                               ('mode_collapse_grid.py', 18)])
 def test_experiment_sweeps(name, num_variants):
   module = load_experiment(name)
   config = module.get_config()
