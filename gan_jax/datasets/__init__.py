@@ -48,7 +48,8 @@ How to add a source:
     input_pipeline.mixture_sampler.
   * An image source (say a folder of PNGs): write `gan_jax/datasets/png.py`
     with NAMES, KIND = base.IMAGE, `image_info` and `uint8_arrays`, and
-    `info`, `arrays`, `batches` as the three two-line calls of idx.py; add it
+    `info, arrays, batches = images.ImageSource(image_info, uint8_arrays).interface()`
+    as idx.py does; add it
     to SOURCES; add tests/test_png.py. It can then be stacked.
 
 Every name of every module in SOURCES is registered; a name served by two

@@ -176,3 +176,33 @@ def batches(data_config: DataConfig, uint8_arrays: Uint8Arrays, *, split: str,
   images, labels = shard(images, labels, split, process_index, process_count)
   return _image_batches(images, labels, scale_fn, batch_size, rng,
                         skip_batches)
+
+
+class ImageSource:
+  """The source interface of a plain image source, given its two raw functions.
+
+  `image_info(cfg) -> (shape, num_classes)` and `uint8_arrays(cfg, split)` are
+  all an image source has of its own (idx.py, tfds.py); `info`, `arrays` and
+  `batches` are the same for all of them:
+
+      info, arrays, batches = images.ImageSource(image_info, uint8_arrays).interface()
+  """
+
+  def __init__(self, image_info_fn: ImageInfo, uint8_arrays_fn: Uint8Arrays):
+    self._image_info = image_info_fn
+    self._uint8_arrays = uint8_arrays_fn
+
+  def info(self, data_config: DataConfig) -> DataInfo:
+    return info(data_config, self._image_info)
+
+  def arrays(self, data_config: DataConfig, split: str):
+    return arrays(data_config, split, self._uint8_arrays)
+
+  def batches(self, data_config: DataConfig, *, split: str, batch_size: int, seed: int,
+              process_index: int, process_count: int, skip_batches: int):
+    return batches(data_config, self._uint8_arrays, split=split, batch_size=batch_size,
+                   seed=seed, process_index=process_index, process_count=process_count,
+                   skip_batches=skip_batches)
+
+  def interface(self):
+    return self.info, self.arrays, self.batches

@@ -13,12 +13,11 @@ This module is `gan_jax.datasets.tfds`; the library is imported (lazily) as
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 
 from gan_jax.datasets import images as images_lib
-from gan_jax.datasets.base import Batch, DataConfig, DataInfo
+from gan_jax.datasets.base import DataConfig
 
 KIND = images_lib.KIND
 NAMES = ('tfds',)
@@ -111,19 +110,4 @@ def uint8_arrays(data_config: DataConfig,
 # ---------------------------------------------------------------------------
 
 
-def info(data_config: DataConfig) -> DataInfo:
-  return images_lib.info(data_config, image_info)
-
-
-def arrays(data_config: DataConfig,
-           split: str) -> tuple[np.ndarray, np.ndarray]:
-  return images_lib.arrays(data_config, split, uint8_arrays)
-
-
-def batches(data_config: DataConfig, *, split: str, batch_size: int, seed: int,
-            process_index: int, process_count: int,
-            skip_batches: int) -> Iterator[Batch]:
-  return images_lib.batches(
-      data_config, uint8_arrays, split=split, batch_size=batch_size, seed=seed,
-      process_index=process_index, process_count=process_count,
-      skip_batches=skip_batches)
+info, arrays, batches = images_lib.ImageSource(image_info, uint8_arrays).interface()
