@@ -180,6 +180,76 @@ def test_jsd_of_shifted_uniforms_closed_form(x64, shift):
       -LOG4 + 2 * jsd, abs=1e-9)
 
 
+def _reference_jsd(m1, s1, m2, s2, x):
+  """JSD of two Gaussians by the trapezoidal rule in numpy float64, not by gan_jax.
+
+  Within +-40 standard deviations float64 densities stay above 1e-308, so the
+  naive formula p log(2p / (p + q)) is exact to rounding; where p = 0 its term is 0.
+  """
+  x = np.asarray(x, np.float64)
+  p = np.exp(-0.5 * ((x - m1) / s1) ** 2) / (s1 * math.sqrt(2 * math.pi))
+  q = np.exp(-0.5 * ((x - m2) / s2) ** 2) / (s2 * math.sqrt(2 * math.pi))
+  m = 0.5 * (p + q)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    terms = np.where(p > 0, p * np.log(p / m), 0.0) + np.where(q > 0, q * np.log(q / m), 0.0)
+  return 0.5 * np.trapezoid(terms, x)
+
+
+@pytest.mark.parametrize('lo,n', [(-20.0, 8001), (-30.0, 12001), (-14.0, 5601)])
+@pytest.mark.parametrize('m1,s1,m2,s2', [(0.0, 1.0, 1.0, 1.0), (0.0, 1.0, 3.0, 0.5),
+                                         (-2.0, 0.7, 2.0, 1.3)])
+def test_jsd_in_float32_on_far_tail_grids(lo, n, m1, s1, m2, s2):
+  # (p + q) / 2 falls below float32's smallest normal ~13 std out, where XLA
+  # flushes it to 0: the naive p log(p / m) was inf from [-14, 14] outward.
+  x = jnp.linspace(lo, -lo, n, dtype=jnp.float32)
+  p, q = norm.pdf(x, m1, s1), norm.pdf(x, m2, s2)
+  assert p.dtype == jnp.float32 and float(jnp.min(p)) == 0.0  # the tails underflow
+  reference = _reference_jsd(m1, s1, m2, s2, x)
+  jsd = float(theory.jensen_shannon_divergence(p, q, x))
+  assert jsd == pytest.approx(reference, rel=2e-5)
+  assert float(theory.jensen_shannon_divergence(q, p, x)) == pytest.approx(reference, rel=2e-5)
+  # From log densities (finite everywhere) the same number.
+  logs = (norm.logpdf(x, m1, s1), norm.logpdf(x, m2, s2))
+  assert float(theory.jensen_shannon_divergence_from_logs(*logs, x)) == pytest.approx(
+      reference, rel=2e-5)
+  # KL between Gaussians in closed form: log(s2/s1) + (s1^2 + (m1-m2)^2) / (2 s2^2) - 1/2.
+  kl = math.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+  assert float(theory.kl_divergence_from_logs(*logs, x)) == pytest.approx(kl, rel=1e-5)
+
+
+def test_jsd_of_unit_gaussians_one_apart_is_0_1114_in_float32():
+  x = jnp.linspace(-20.0, 20.0, 8001, dtype=jnp.float32)
+  jsd = float(theory.jensen_shannon_divergence(norm.pdf(x, 0.0, 1.0), norm.pdf(x, 1.0, 1.0), x))
+  # The float64 reference on a 10x finer grid: the value itself, not this grid's.
+  fine = _reference_jsd(0.0, 1.0, 1.0, 1.0, np.linspace(-20.0, 20.0, 80_001))
+  assert round(fine, 4) == 0.1114
+  assert jsd == pytest.approx(fine, rel=1e-5)
+
+
+def test_jsd_gradient_is_finite_in_the_far_tails():
+  # d JSD / d mu of N(mu, 1) against N(0, 1), against a central difference of
+  # the float64 reference: the where()s keep the underflowed tails out of it.
+  x = jnp.linspace(-20.0, 20.0, 8001, dtype=jnp.float32)
+  p = norm.pdf(x, 0.0, 1.0)
+  grad = float(jax.grad(lambda mu: theory.jensen_shannon_divergence(
+      p, norm.pdf(x, mu, 1.0), x))(jnp.float32(1.0)))
+  h = 1e-4
+  numeric = (_reference_jsd(0.0, 1.0, 1.0 + h, 1.0, x) -
+             _reference_jsd(0.0, 1.0, 1.0 - h, 1.0, x)) / (2 * h)
+  assert math.isfinite(grad) and grad == pytest.approx(numeric, rel=1e-3)
+
+
+def test_kl_from_densities_is_infinite_where_q_vanishes_under_p():
+  # Disjoint supports: KL(p || q) = inf, KL from logs agrees; JSD is log 2.
+  x = jnp.linspace(0.0, 3.0, 301)
+  p = jnp.where(x < 1.0, 1.0, 0.0)
+  q = jnp.where(x > 2.0, 1.0, 0.0)
+  assert float(theory.kl_divergence(p, q, x)) == math.inf
+  assert float(theory.kl_divergence(p, p, x)) == 0.0
+  assert float(theory.jensen_shannon_divergence(p, q, x)) == pytest.approx(
+      LOG2 * float(jnp.trapezoid(p, x)), rel=1e-6)
+
+
 def test_integrals_reject_mismatched_grids():
   x = jnp.linspace(0.0, 1.0, 5)
   with pytest.raises(ValueError, match='p_g'):
