@@ -116,9 +116,13 @@ def mixture_metrics(samples: ArrayLike, centers: ArrayLike, std: float | ArrayLi
       sample at all, kl = log(M) (the collapsed-to-one-mode value; finite so
       that means over seeds stay defined); read it together with
       `high_quality`.
-    kl_all: the same KL over *all* samples, each assigned to its nearest mode
-      whatever its distance. Always defined; a diagnostic for runs whose
-      samples sit between modes.
+    kl_all: the same KL over all *finite* samples, each assigned to its
+      nearest mode whatever its distance. Always defined (log M when no
+      sample is finite); a diagnostic for runs whose samples sit between modes.
+    non_finite: fraction of all N samples with a NaN or inf coordinate (a
+      diverged G). They have no nearest mode, so they are in no histogram
+      (neither `mode_counts` nor kl_all's), and they count as low quality:
+      `high_quality` stays a fraction of all N samples.
 
   The comparison is strict (`distance < threshold * std`), as in PacGAN's code.
   Shapes are static and there is no Python control flow on values, so the
@@ -143,13 +147,29 @@ def mixture_metrics(samples: ArrayLike, centers: ArrayLike, std: float | ArrayLi
     raise ValueError(f'std must be positive; got {std}.')
   num_modes = centers.shape[0]
 
+  # A sample with a NaN or inf coordinate has no nearest mode: argmin over its
+  # NaN / inf distances would say mode 0. It is counted apart (`non_finite`),
+  # in no histogram, and never high quality.
+  finite = jnp.all(jnp.isfinite(samples), axis=-1)
+  samples = jnp.where(finite[:, None], samples, 0.0)
   # (N, M) squared distances; N * M is 2,500 x 25 at most in the benchmarks.
   sq_dist = jnp.sum(jnp.square(samples[:, None, :] - centers[None, :, :]), axis=-1)
-  nearest = jnp.argmin(sq_dist, axis=-1)
   min_sq_dist = jnp.min(sq_dist, axis=-1)
+  # A far but finite sample (say 1e20) has squared distances that overflow to
+  # inf, tying every mode at argmin 0: its nearest mode is found on points and
+  # centers divided by their largest magnitude instead (which orders the
+  # distances the same way, with every difference in [-2, 2]).
+  scale = jnp.maximum(jnp.max(jnp.abs(samples), axis=-1), jnp.max(jnp.abs(centers)))
+  scale = jnp.where(scale > 0, scale, 1.0)[:, None, None]
+  scaled_sq_dist = jnp.sum(jnp.square(samples[:, None, :] / scale -
+                                      centers[None, :, :] / scale), axis=-1)
+  nearest = jnp.where(jnp.isfinite(min_sq_dist), jnp.argmin(sq_dist, axis=-1),
+                      jnp.argmin(scaled_sq_dist, axis=-1))
   # Squared distances against a squared radius: no sqrt needed.
   radius = threshold * jnp.asarray(std, sq_dist.dtype)
-  is_hq = min_sq_dist < jnp.square(radius)
+  is_hq = finite & (min_sq_dist < jnp.square(radius))
+  # Ids outside [0, M) fall out of the histograms.
+  nearest = jnp.where(finite, nearest, num_modes)
 
   mode_counts = _histogram(nearest, num_modes, weights=is_hq)
   all_counts = _histogram(nearest, num_modes)
@@ -159,6 +179,7 @@ def mixture_metrics(samples: ArrayLike, centers: ArrayLike, std: float | ArrayLi
       'kl': kl_to_uniform(mode_counts),
       'kl_all': kl_to_uniform(all_counts),
       'mode_counts': mode_counts,
+      'non_finite': jnp.mean((~finite).astype(jnp.float32)),
   }
 
 

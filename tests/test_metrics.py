@@ -115,6 +115,43 @@ def test_mixture_metrics_vmap_over_seeds_matches_per_seed():
   np.testing.assert_array_equal(batched['modes'], [3, 3, 0])
 
 
+def test_non_finite_samples_are_their_own_count():
+  # 4 samples: one on mode 0, one NaN, one inf, one on mode 2. The NaN and inf
+  # used to land in mode 0 of kl_all's histogram (argmin of NaN / inf = 0).
+  samples = np.stack([on_ray(0, 1.0), [np.nan, 0.0], [np.inf, -np.inf], on_ray(2, 1.0)])
+  out = metrics.mixture_metrics(samples.astype(np.float32), ring_centers(), 0.01)
+  np.testing.assert_allclose(out['non_finite'], 0.5)
+  np.testing.assert_allclose(out['high_quality'], 0.5)  # 2 HQ of all 4
+  np.testing.assert_array_equal(out['mode_counts'], [1, 0, 1, 0, 0, 0, 0, 0])
+  assert int(out['modes']) == 2
+  # Both histograms are (1, 1) over 2 of 8 modes: KL = log(8 / 2).
+  np.testing.assert_allclose(out['kl'], math.log(4), rtol=1e-6)
+  np.testing.assert_allclose(out['kl_all'], math.log(4), rtol=1e-6)
+
+
+def test_only_non_finite_samples_have_no_mode():
+  samples = np.array([[np.nan, np.nan], [-np.inf, 1.0], [0.0, np.nan]], np.float32)
+  out = metrics.mixture_metrics(samples, ring_centers(), 0.01)
+  np.testing.assert_allclose(out['non_finite'], 1.0)
+  assert float(out['high_quality']) == 0.0 and int(out['modes']) == 0
+  np.testing.assert_array_equal(out['mode_counts'], np.zeros(RING_MODES))
+  # No histogram at all: the documented log M for both KLs.
+  np.testing.assert_allclose(out['kl'], math.log(RING_MODES), rtol=1e-6)
+  np.testing.assert_allclose(out['kl_all'], math.log(RING_MODES), rtol=1e-6)
+
+
+def test_far_finite_samples_keep_their_nearest_mode():
+  # |x|^2 of 1e20 overflows float32: the nearest mode must still be the ray's.
+  samples = np.stack([on_ray(3, 1e20), on_ray(6, 1e30), on_ray(6, 1.0)]).astype(np.float32)
+  out = metrics.mixture_metrics(samples, ring_centers(), 0.01)
+  assert float(out['non_finite']) == 0.0
+  np.testing.assert_allclose(out['high_quality'], 1 / 3, rtol=1e-6)
+  np.testing.assert_array_equal(out['mode_counts'], [0, 0, 0, 0, 0, 0, 1, 0])
+  # All samples: (0, 0, 0, 1, 0, 0, 2, 0) / 3.
+  kl_all = (1 / 3) * math.log(8 / 3) + (2 / 3) * math.log(16 / 3)
+  np.testing.assert_allclose(out['kl_all'], kl_all, rtol=1e-5)
+
+
 def test_mixture_metrics_bad_shapes():
   with pytest.raises(ValueError, match='centers'):
     metrics.mixture_metrics(np.zeros((4, 2)), np.zeros((8, 3)), 0.1)
