@@ -22,6 +22,22 @@ Every state has a leading seeds axis; metrics are (S,) per seed. The data of
 seed s at step t is drawn from fold_in(data_key_s, t), so a run chopped into
 calls of any length (or resumed) sees the same batches.
 
+Several devices: the seeds axis is sharded over a 1-D mesh named 'seeds'
+(`seed_mesh`), and each device runs `vmap` over its own S / n seeds inside
+`shard_map` (seeds never communicate, so the per-device program is the
+one-device program on fewer seeds): 8 GPUs train 8x the seeds in one program.
+The mesh spans the largest number n <= jax.device_count() of devices that
+divides S; when only n = 1 does (e.g. 5 seeds on 4 devices), everything runs on
+one device, as before. tests/test_seed_sharding.py checks that every seed's
+result on 4 forced CPU devices equals the one-device run. Seeds and the data
+parallel 'batch' axis of train.py are not combined (a 2-D mesh): one seed's
+batch is never split.
+
+    mesh = seed_mesh(len(seeds))                       # None on one device
+    states = shard_seeds(init_states(spec, seeds, (2,)), mesh)
+    run = make_train_n_steps(spec, sampler, batch_size=256, num_steps=500, mesh=mesh)
+    states, metrics = run(states, shard_seeds(data_keys(seeds), mesh))
+
 Speed, measured on the project's 2-core CPU with XLA pinned to one thread
 (`cpu_single_thread_flags()`, which must be set before JAX is imported), under a
 shared load of 2-4, per seed-step, batch 128 unless noted:
@@ -59,6 +75,8 @@ from gan_jax.datasets import mixtures
 Array = jax.Array
 Sampler = Callable[[Array, int], dict[str, Array]]
 
+SEED_AXIS = 'seeds'
+
 def cpu_single_thread_flags() -> str:
   """XLA_FLAGS that pin the CPU backend to one thread (`xla_flags.CPU_SINGLE_THREAD`).
 
@@ -78,6 +96,52 @@ def init_states(spec: steps.GANSpec, seeds: Sequence[int],
 def data_keys(seeds: Sequence[int]) -> Array:
   """(S, 2) keys of each seed's real-data stream (`mixtures.data_key`)."""
   return jnp.stack([mixtures.data_key(s) for s in seeds])
+
+
+def seed_mesh(num_seeds: int, devices: Sequence[jax.Device] | None = None
+              ) -> jax.sharding.Mesh | None:
+  """A 1-D mesh ('seeds',) over the first n devices, n the largest divisor of S.
+
+  n is the largest number <= len(devices) that divides `num_seeds`, so every
+  device trains the same number of seeds (one program, no padding seeds whose
+  results would be thrown away). Returns None when n = 1: one device (or a seed
+  count that no larger device count divides, e.g. 5 seeds on 4 devices) runs
+  unsharded, exactly as without a mesh. Devices default to `jax.devices()`.
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  n = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+  if n == 1:
+    return None
+  return jax.sharding.Mesh(np.array(devices[:n]), (SEED_AXIS,))
+
+
+def shard_seeds(tree, mesh: jax.sharding.Mesh | None):
+  """`tree`'s leaves (leading axis: seeds) split over `mesh`'s 'seeds' axis.
+
+  With no mesh the tree is returned as it is.
+  """
+  if mesh is None:
+    return tree
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(SEED_AXIS))
+  return jax.device_put(tree, sharding)
+
+
+def _over_seeds(fn: Callable, mesh: jax.sharding.Mesh | None,
+                num_args: int, num_replicated: int = 0) -> Callable:
+  """`fn` (already vmapped over seeds) run per device on its slice of the seeds.
+
+  The first `num_args` arguments and every output carry the seeds axis; the
+  `num_replicated` arguments after them (e.g. the shared evaluation z) are the
+  same on every device. Without a mesh, `fn` itself. shard_map rather than
+  letting jit partition `fn`: the per-device program is then visibly the
+  one-device program on S / n seeds, with no collective anywhere.
+  """
+  if mesh is None:
+    return fn
+  P = jax.sharding.PartitionSpec
+  return jax.shard_map(fn, mesh=mesh,
+                       in_specs=(P(SEED_AXIS),) * num_args + (P(),) * num_replicated,
+                       out_specs=P(SEED_AXIS))
 
 
 def unstack(states: steps.GANState, index: int) -> steps.GANState:
@@ -122,24 +186,30 @@ def train_n_steps(state: steps.GANState, data_key: Array, *, spec: steps.GANSpec
 
 
 def make_train_n_steps(spec: steps.GANSpec, sampler: Sampler, *, batch_size: int,
-                       num_steps: int, donate: bool = True) -> Callable:
+                       num_steps: int, donate: bool = True,
+                       mesh: jax.sharding.Mesh | None = None) -> Callable:
   """jit(vmap(train_n_steps)): (states, data_keys) -> (states, metrics) for S seeds.
 
   One call runs `num_steps` steps of every seed; metrics are (S,) means over them.
+  With a `seed_mesh`, states and keys should be placed by `shard_seeds`; each
+  device then runs its own seeds.
   """
   fn = functools.partial(train_n_steps, spec=spec, sampler=sampler,
                          batch_size=batch_size, num_steps=num_steps)
-  return jax.jit(jax.vmap(fn), donate_argnums=0 if donate else ())
+  return jax.jit(_over_seeds(jax.vmap(fn), mesh, 2), donate_argnums=0 if donate else ())
 
 
-def make_sample_fn(spec: steps.GANSpec) -> Callable:
-  """jit(vmap(generate)) over seeds at a shared z: (states, z) -> (S, N, ...) samples."""
+def make_sample_fn(spec: steps.GANSpec, mesh: jax.sharding.Mesh | None = None) -> Callable:
+  """jit(vmap(generate)) over seeds at a shared z: (states, z) -> (S, N, ...) samples.
 
-  def sample(states: steps.GANState, z: Array) -> Array:
-    return jax.vmap(lambda p, bs: steps.generate(spec, p, bs, z))(
-        states.g_params, states.g_batch_stats)
+  With a `seed_mesh`, z is replicated and each device samples its own seeds.
+  """
 
-  return jax.jit(sample)
+  def sample(g_params, g_batch_stats, z: Array) -> Array:
+    return jax.vmap(lambda p, bs: steps.generate(spec, p, bs, z))(g_params, g_batch_stats)
+
+  sample = jax.jit(_over_seeds(sample, mesh, 2, 1))
+  return lambda states, z: sample(states.g_params, states.g_batch_stats, z)
 
 
 def finite(states: steps.GANState) -> Array:
@@ -175,7 +245,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, seeds: Sequence[int], 
 
   Every `config.sweep.eval_every` steps all seeds are evaluated on
   `config.eval.num_samples` samples of the run's one evaluation z
-  (`evaluation.eval_key`), with `evaluation.mixture_summary`.
+  (`evaluation.eval_key`), with `evaluation.mixture_summary`. With several
+  devices the seeds are sharded over `seed_mesh(len(seeds))`.
+  """
+  return train_and_evaluate_states(config, seeds, desc=desc)[0]
+
+
+def _mesh_note(num_seeds: int, mesh: jax.sharding.Mesh | None) -> str | None:
+  """A line saying the seeds do not use every device, or None when they do."""
+  used = 1 if mesh is None else mesh.size
+  if used == jax.device_count():
+    return None
+  return (f'seeds: {num_seeds} seeds on {used} of {jax.device_count()} devices '
+          f'({used} is the largest device count that divides {num_seeds}).')
+
+
+_AUTO = 'auto'
+
+
+def train_and_evaluate_states(config: ml_collections.ConfigDict, seeds: Sequence[int], *,
+                              desc: str = '', mesh: jax.sharding.Mesh | None | str = _AUTO
+                              ) -> tuple[RunResult, steps.GANState]:
+  """`train_and_evaluate`, also returning the final stacked states (on the host).
+
+  `mesh`: 'auto' (default) for `seed_mesh(len(seeds))`, None for one device, or
+  a 1-D mesh with a 'seeds' axis whose size divides the seed count.
   """
   start = time.perf_counter()
   data_info = input_pipeline.get_info(config.data)
@@ -190,15 +284,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, seeds: Sequence[int], 
   if num_steps % eval_every:
     raise ValueError(f'config.train.num_steps={num_steps} must be a multiple of '
                      f'config.sweep.eval_every={eval_every}.')
+  if isinstance(mesh, str):
+    mesh = seed_mesh(len(seeds))
+    note = _mesh_note(len(seeds), mesh)
+    if note:  # the fallback is said, not silent.
+      tqdm.tqdm.write(note)
+  elif mesh is not None and len(seeds) % mesh.shape[SEED_AXIS]:
+    raise ValueError(f'{len(seeds)} seeds cannot be split evenly over a mesh of '
+                     f'{mesh.shape[SEED_AXIS]} devices.')
 
-  states = init_states(spec, seeds, data_info.shape)
-  keys = data_keys(seeds)
+  states = shard_seeds(init_states(spec, seeds, data_info.shape), mesh)
+  keys = shard_seeds(data_keys(seeds), mesh)
   train = make_train_n_steps(
       spec, input_pipeline.mixture_sampler(config.data),
-      batch_size=int(config.train.batch_size), num_steps=eval_every)
-  sample = make_sample_fn(spec)
+      batch_size=int(config.train.batch_size), num_steps=eval_every, mesh=mesh)
+  sample = make_sample_fn(spec, mesh)
   z = steps.sample_latents(spec, evaluation.eval_key(config), int(config.eval.num_samples))
-  evaluate = jax.jit(jax.vmap(lambda x: evaluation.mixture_summary(x, centers, std)))
+  evaluate = jax.jit(_over_seeds(
+      jax.vmap(lambda x: evaluation.mixture_summary(x, centers, std)), mesh, 1))
 
   history: dict[str, list[np.ndarray]] = {k: [] for k in ('modes', 'high_quality', 'kl',
                                                           'kl_all')}
@@ -225,7 +328,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, seeds: Sequence[int], 
       bar.set_postfix(modes=' '.join(str(int(m)) for m in results['modes']))
 
   timed_steps = num_steps - eval_every
-  return RunResult(
+  result = RunResult(
       steps=np.asarray(eval_steps),
       **{k: np.stack(v, axis=1) for k, v in history.items()},
       diverged_at=diverged_at,
@@ -233,3 +336,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, seeds: Sequence[int], 
       strip_samples=np.stack(strip),
       wall_s=time.perf_counter() - start,
       steps_per_s=timed_steps / train_time if timed_steps else float('nan'))
+  return result, jax.device_get(states)
