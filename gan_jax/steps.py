@@ -101,6 +101,7 @@ class GANSpec:
   unroll_steps: int = 0
   unroll_exact: bool = True
   unroll_remat: bool = False
+  unroll_g_once: bool = True  # False: the K-pass lookahead that re-runs G each step.
   ema_decay: float = 0.0
   game: str = 'gd'  # gd | extragradient | consensus (see _game_update).
   consensus_gamma: float = 0.0  # consensus: weight of 1/2 |v|^2.
@@ -418,14 +419,19 @@ def _lookahead_d_params(spec: GANSpec, g_params: PyTree, g_batch_stats: PyTree,
   differentiating the result w.r.t. `g_params` is the exact unrolled gradient.
   """
   n = real.shape[0]
+  keys = jax.random.split(key, spec.unroll_steps)
 
-  def one_update(carry, k):
-    params, opt_state = carry
-    k_z, k_y, k_g, k_d = jax.random.split(k, 4)
+  def draw_fakes(k):
+    k_z, k_y, k_g, _ = jax.random.split(k, 4)
     z = _latents(spec, k_z, n, axis_name)
     fake_labels = _fake_labels(spec, k_y, n, axis_name)
     fake, _ = _apply(spec.generator, g_params, g_batch_stats, z, fake_labels, k_g,
                      axis_name)
+    return fake, fake_labels
+
+  def one_update(carry, k, fake, fake_labels):
+    params, opt_state = carry
+    k_d = jax.random.split(k, 4)[3]
     grads, _ = jax.grad(_d_objective, argnums=1, has_aux=True)(
         spec, params, d_batch_stats, real, real_labels, fake, fake_labels, k_d,
         step, axis_name)
@@ -433,10 +439,35 @@ def _lookahead_d_params(spec: GANSpec, g_params: PyTree, g_batch_stats: PyTree,
     updates, opt_state = spec.d_tx.update(grads, opt_state, params)
     return (_clip(spec, optax.apply_updates(params, updates)), opt_state), None
 
+  if spec.unroll_g_once:
+    # G's parameters are fixed inside the lookahead, so its K batches are drawn up
+    # front and G runs once, vmapped over them (vmap keeps each batch's BatchNorm
+    # statistics its own); the scan then carries D alone. The draws are those of
+    # the K-pass loop below, key for key, so both give the same gradients.
+    if g_batch_stats:
+      fakes, fake_labels = jax.vmap(draw_fakes)(keys)
+    else:
+      # No batch statistics: one G call on the K n latents (XLA's CPU dot is far
+      # faster on one (K n, d) matrix than batched over K). G's dropout masks, if
+      # any, are then drawn once for the K n batch (the first step's key).
+      k_zs, k_ys, k_gs, _ = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k, 4))(keys), 1, 0)
+      z = jax.vmap(lambda k: _latents(spec, k, n, axis_name))(k_zs)
+      fake_labels = (None if not spec.conditional else
+                     jax.vmap(lambda k: _fake_labels(spec, k, n, axis_name))(k_ys))
+      flat = lambda a: None if a is None else a.reshape((-1,) + a.shape[2:])
+      fake, _ = _apply(spec.generator, g_params, g_batch_stats, flat(z), flat(fake_labels),
+                       k_gs[0], axis_name)
+      fakes = fake.reshape(z.shape[:2] + fake.shape[1:])
+    if not spec.unroll_exact:
+      fakes = jax.lax.stop_gradient(fakes)  # first order: no G backward through D's steps
+    step_fn = lambda carry, xs: one_update(carry, *xs)
+    xs = (keys, fakes, fake_labels)
+  else:  # the reference: G re-run at each of the K steps.
+    step_fn = lambda carry, k: one_update(carry, k, *draw_fakes(k))
+    xs = keys
   if spec.unroll_remat:
-    one_update = jax.checkpoint(one_update)
-  keys = jax.random.split(key, spec.unroll_steps)
-  (params, _), _ = jax.lax.scan(one_update, (d_params, d_opt_state), keys)
+    step_fn = jax.checkpoint(step_fn)
+  (params, _), _ = jax.lax.scan(step_fn, (d_params, d_opt_state), xs)
   return params
 
 
