@@ -123,6 +123,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.unroll.steps = 0                                # Metz et al. 2016 lookahead K.
   c.unroll.exact = True                             # differentiate through D's optimizer.
   c.unroll.remat = False                            # jax.checkpoint the unrolled scan.
+  c.unroll.g_once = True                            # G runs once on the K batches (False: K passes).
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 64                           # global batch (all devices).
@@ -329,8 +330,9 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   Budget protocol and ':quick': the plain GAN at latent 2 (PacGAN's row) and 16
   (VEEGAN's), then every remedy the project has, each against the 3 x 200 D:
   PacGAN packing 2 / 3 / 4 (batch 128 m points: PacGAN fixes the packs),
-  minibatch stddev and discrimination, PacGAN3 for twice and four times the
-  steps with D's lr decayed as well, unrolled D (K = 5 with D's lr at 1e-4, Metz et al.'s tenth
+  minibatch stddev and discrimination (5 seeds), the best remedy trained longer with D's lr
+  decayed as well (ring: PacGAN3 for 2, 4 and 8 times the steps; grid: R1 0.1 for 4
+  times), unrolled D (K = 5 with D's lr at 1e-4, Metz et al.'s tenth
   of G's), R1 (gamma 0.1 and 1), instance noise (std 0.1 decayed linearly to 0
   over the first half), update order (simultaneous, G first), unrolled D at the
   shared lr (K = 5, exact and first order); unrolled variants 5 seeds each. In
@@ -355,14 +357,21 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   for m in (2, 3, 4):
     add(**{'model.pack': m, 'train.batch_size': batch * m})
   add(**{'model.minibatch': 'stddev'})
-  add(**{'model.minibatch': 'discrimination'})
-  # The best budget remedy (PacGAN3) trained twice as long with D's lr decayed too
+  # Pairwise features cost O(batch^2) per D call (~0.3 s a step for 10 seeds on a
+  # core): 5 seeds, as for the unrolled variants.
+  add(**{'model.minibatch': 'discrimination',
+         'sweep.num_seeds': min(5, int(config.sweep.num_seeds))})
+  # The best budget remedy of each mixture (PacGAN3 on the ring, R1 gamma 0.1 on the
+  # grid, where packing loses its quality) trained longer with D's lr decayed too
   # (cosine to 10 %): how far HQ climbs when both players settle.
-  steps = 2 * int(config.train.num_steps)
-  add(**{'model.pack': 3, 'train.batch_size': batch * 3, 'train.num_steps': steps,
-         'optim.d.decay_steps': steps, 'optim.d.final_lr_fraction': 0.1})
-  add(**{'model.pack': 3, 'train.batch_size': batch * 3, 'train.num_steps': 2 * steps,
-         'optim.d.decay_steps': 2 * steps, 'optim.d.final_lr_fraction': 0.1})
+  steps = int(config.train.num_steps)
+  if config.data.name == 'grid':
+    best, factors = {'penalty.r1': 0.1}, (4,)
+  else:
+    best, factors = {'model.pack': 3, 'train.batch_size': batch * 3}, (2, 4, 8)
+  for f in factors:
+    add(**best, **{'train.num_steps': f * steps, 'optim.d.decay_steps': f * steps,
+                   'optim.d.final_lr_fraction': 0.1})
   # The lookahead costs ~10x a plain step (K = 5 x 10 seeds: 7 steps/s on a quiet
   # core), so the unrolled variants run 5 seeds. Metz et al.'s D lr (a tenth of
   # G's) first: it is the setting the published unrolled rows used.
