@@ -418,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   except (ValueError, FileNotFoundError) as e:
     print(f'gan_jax.classifier: error: {" ".join(str(e).split())}', file=sys.stderr)
     return 2
+  except Exception as e:  # pylint: disable=broad-except
+    # A bug: one paragraph, the traceback in <workdir>/error.log (errors.py).
+    from gan_jax import errors  # pylint: disable=g-import-not-at-top
+    return errors.report_bug(e, program='gan_jax.classifier', workdir=args.workdir)
   print(f'{meta["dataset"]}: test accuracy {100 * meta["test_accuracy"]:.2f}% on '
         f'{meta["num_test"]} test images ({meta["train_seconds"]} s to train); saved in '
         f'{os.path.abspath(workdir)}')

@@ -373,10 +373,26 @@ def reference_metrics(config: ml_collections.ConfigDict,
   return rows
 
 
+def _check_output(path: str) -> None:
+  """--output must be a file we can create, checked before the (long) evaluation."""
+  full = os.path.abspath(path or '.')
+  if not path or os.path.isdir(full):
+    raise ValueError(f'--output={path!r} must be a file path (JSON), not a directory.')
+  parent = os.path.dirname(full)
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent) or parent != os.path.dirname(full):
+    raise ValueError(f'--output={path!r}: its directory {os.path.dirname(full)!r} does '
+                     'not exist (or lies under a file).')
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise ValueError(f'--output={path!r}: {parent!r} is not writable.')
+
+
 def main(argv: list[str] | None = None) -> int:
   """`python -m gan_jax.evaluation --config X.py[:variant] [--config.x=...] [--workdir W]`."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from gan_jax import checkpointing  # pylint: disable=g-import-not-at-top
   argv = list(sys.argv[1:] if argv is None else argv)
   fv = flags.FlagValues()
   config_flags.DEFINE_config_file('config', None, 'An experiment file, e.g. '
@@ -390,14 +406,24 @@ def main(argv: list[str] | None = None) -> int:
     if fv.config is None:
       raise ValueError('--config is required, e.g. --config experiments/cgan_fashion_mnist.py')
     config = fv.config
+    if fv.workdir is not None and not os.path.isdir(fv.workdir):
+      raise FileNotFoundError(f'--workdir={fv.workdir!r} is not a directory (a training '
+                              'workdir, with checkpoints/).')
+    if fv.output is not None:
+      _check_output(fv.output)
     start = time.perf_counter()
     rows = reference_metrics(config, fv.workdir)
   except (ValueError, FileNotFoundError, KeyError, AttributeError, TypeError,
-          flags.Error) as e:
+          flags.Error, checkpointing.CheckpointError) as e:
     text = str(e).strip().splitlines()
     print(f'gan_jax.evaluation: error: {" ".join(t.strip() for t in text[-3:])}',
           file=sys.stderr)
     return 2
+  except Exception as e:  # pylint: disable=broad-except
+    # A bug: one paragraph, the traceback in <workdir>/error.log (errors.py).
+    from gan_jax import errors  # pylint: disable=g-import-not-at-top
+    return errors.report_bug(e, program='gan_jax.evaluation',
+                             workdir=fv['workdir'].value if 'workdir' in fv else None)
   for name, row in rows.items():
     print(f'{name:12s} ' + '  '.join(f'{k}={v:.4g}' for k, v in row.items()))
   print(f'({time.perf_counter() - start:.0f} s)')

@@ -13,7 +13,9 @@ each process reads its own shard of the data, process 0 writes logs and
 pictures, all processes write their part of every checkpoint.
 
 Exit codes: 0 done, 2 a bad input or a diverged run (one paragraph on stderr
-naming the field or file), 143 preempted by SIGTERM / SIGINT after a checkpoint.
+naming the field or file), 143 preempted by SIGTERM / SIGINT after a checkpoint,
+1 a bug (one paragraph too; the traceback goes to <workdir>/error.log or a
+temporary file, see gan_jax/errors.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from absl import flags
 from absl import logging
 import ml_collections
 from ml_collections import config_flags
+
+from gan_jax import errors
 
 FLAGS = flags.FLAGS
 EXIT_ERROR = 2
@@ -165,8 +169,11 @@ def _leaf_override(argv: Sequence[str]) -> str | None:
     parts = arg[len('--config.'):].split('=', 1)[0].split('.')
     node = config
     for depth, part in enumerate(parts[:-1]):
-      value = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
-      if value is None or isinstance(value, ml_collections.ConfigDict):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        node = None  # a misspelt group: ml_collections' own message names it
+        continue
+      value = node.get(part)  # None for an unset placeholder: still a leaf
+      if isinstance(value, ml_collections.ConfigDict):
         node = value
         continue
       field = '.'.join(parts[:depth + 1])
@@ -243,6 +250,12 @@ def _initialize(flag_values: flags.FlagValues) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
+  """app.run's main: exit 0, 2 (bad input, divergence), 143 (preempted) or 1 (a bug).
+
+  A bug (any other exception) is one paragraph too, its traceback in
+  <workdir>/error.log or a temporary file (`errors.report_bug`). Tests call
+  `run` directly, where exceptions still propagate.
+  """
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
@@ -250,11 +263,17 @@ def main(argv: Sequence[str]) -> None:
   except CommandLineError as e:
     print(f'gan_jax: error: {e}', file=sys.stderr)
     sys.exit(EXIT_ERROR)
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(errors.report_bug(e, program='gan_jax', workdir=FLAGS.workdir))
   if not FLAGS['verbosity'].present:
     # orbax and JAX log every checkpoint at INFO; the progress bar says enough.
     logging.set_verbosity(logging.WARNING)
-  _initialize(FLAGS)
-  sys.exit(run(FLAGS.config, FLAGS.workdir))
+  try:
+    _initialize(FLAGS)
+    code = run(FLAGS.config, FLAGS.workdir)
+  except Exception as e:  # pylint: disable=broad-except
+    code = errors.report_bug(e, program='gan_jax', workdir=FLAGS.workdir)
+  sys.exit(code)
 
 
 def _parse_or_exit(argv: Sequence[str]) -> list[str]:
@@ -263,6 +282,8 @@ def _parse_or_exit(argv: Sequence[str]) -> list[str]:
   except CommandLineError as e:
     print(f'gan_jax: error: {e}', file=sys.stderr)
     sys.exit(EXIT_ERROR)
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(errors.report_bug(e, program='gan_jax'))
 
 
 def _define_or_exit() -> None:
@@ -271,6 +292,8 @@ def _define_or_exit() -> None:
   except CommandLineError as e:  # a malformed JAX_NUM_PROCESSES / JAX_PROCESS_ID.
     print(f'gan_jax: error: {e}', file=sys.stderr)
     sys.exit(EXIT_ERROR)
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(errors.report_bug(e, program='gan_jax'))
 
 
 if __name__ == '__main__':

@@ -24,8 +24,11 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from gan_jax import errors
+
 FLAGS = flags.FLAGS
 EXIT_ERROR = 2
+MAX_SAMPLES = 100_000
 
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
@@ -110,11 +113,53 @@ def write(result: dict, out: str) -> list[str]:
   return [out + '.npz', out + '.png']
 
 
+def _check_flags(flag_values: flags.FlagValues) -> None:
+  """The flags that `draw` and `write` take on trust; ValueError naming the flag."""
+  if not flag_values.workdir:
+    raise ValueError('--workdir is required.')
+  if not 0 <= flag_values.seed < 2**31:
+    raise ValueError(f'--seed={flag_values.seed} must lie in [0, 2^31).')
+  if not 1 <= flag_values.num_samples <= MAX_SAMPLES:
+    raise ValueError(f'--num_samples={flag_values.num_samples} must lie in [1, '
+                     f'{MAX_SAMPLES}] (one picture and one .npz hold them all).')
+  for label in flag_values.labels or ():
+    try:
+      int(label)
+    except ValueError:
+      raise ValueError(f'--labels={",".join(flag_values.labels)}: {label!r} is not an '
+                       'integer label.') from None
+  if flag_values.out is not None:
+    out = os.path.abspath(flag_values.out or '.')
+    if not flag_values.out or flag_values.out.endswith(os.sep) or os.path.isdir(out):
+      raise ValueError(f'--out={flag_values.out!r} must be a path without extension, '
+                       'not a directory (.npz and .png are added).')
+    parent = os.path.dirname(out)
+    while not os.path.exists(parent):
+      parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+      raise ValueError(f'--out={flag_values.out!r} lies under {parent!r}, which is a '
+                       'file, not a directory.')
+    if not os.access(parent, os.W_OK | os.X_OK):
+      raise ValueError(f'--out={flag_values.out!r}: {parent!r} is not writable.')
+
+
+def _parse_or_exit(argv: Sequence[str]) -> list[str]:
+  """absl's parser, with a bad flag as one paragraph and exit code 2 (not absl's 1)."""
+  try:
+    return FLAGS(list(argv))
+  except flags.Error as e:
+    print(f'gan_jax.sample: error: {" ".join(str(e).split())} (run with --helpfull for '
+          'the flags).', file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  if not FLAGS.workdir:
-    print('gan_jax.sample: error: --workdir is required.', file=sys.stderr)
+  try:
+    _check_flags(FLAGS)
+  except ValueError as e:
+    print(f'gan_jax.sample: error: {" ".join(str(e).split())}', file=sys.stderr)
     sys.exit(EXIT_ERROR)
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
@@ -129,9 +174,12 @@ def main(argv: Sequence[str]) -> None:
     text = ' '.join(str(e).split())
     print(f'gan_jax.sample: error: {text}', file=sys.stderr)
     sys.exit(EXIT_ERROR)
+  except Exception as e:  # pylint: disable=broad-except
+    # A bug: one paragraph, the traceback in <workdir>/error.log (errors.py).
+    sys.exit(errors.report_bug(e, program='gan_jax.sample', workdir=FLAGS.workdir))
   print('wrote ' + ' and '.join(paths))
 
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=_parse_or_exit)
