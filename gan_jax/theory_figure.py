@@ -30,12 +30,16 @@ domain. Titles give JSD(p_data || p_g) and max |D - D*| where both densities exc
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
+import math
+import os
 import pathlib
+import sys
 import time
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
+
+from absl import flags
 
 import flax.linen as nn
 import jax
@@ -59,43 +63,92 @@ class Snapshot(NamedTuple):
   d: Params
 
 
-def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--out', default='runs/figure1.png', help='PNG path to write.')
-  parser.add_argument('--g_loss', default='non_saturating',
-                      choices=['minimax', 'non_saturating'],
-                      help="generator loss; D always uses the minimax (cross-entropy) loss.")
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--data_mean', type=float, default=1.0)
-  parser.add_argument('--data_std', type=float, default=0.5)
-  parser.add_argument('--g_shift', type=float, default=-0.2, help="G's initial mean.")
-  parser.add_argument('--g_scale', type=float, default=0.4, help="G's initial std.")
-  parser.add_argument('--batch_size', type=int, default=256)
-  parser.add_argument('--d_steps_a', type=int, default=25, help='D steps for panel (a).')
-  parser.add_argument('--d_steps_b', type=int, default=1500,
-                      help='further D steps, to convergence, for panel (b).')
-  parser.add_argument('--g_steps_c', type=int, default=15,
-                      help='G steps against the fixed D of (b), for panel (c).')
-  parser.add_argument('--train_steps_d', type=int, default=1500,
-                      help='alternating G steps (each after d_per_g D steps) for (d).')
-  parser.add_argument('--d_per_g', type=int, default=5)
-  parser.add_argument('--d_lr', type=float, default=3e-3)
-  parser.add_argument('--g_lr', type=float, default=1e-2)
-  parser.add_argument('--dirac', action='store_true',
-                      help='draw the Dirac-GAN trajectories of every method instead.')
-  parser.add_argument('--dirac_lr', type=float, default=0.1, help='Dirac-GAN step size h.')
-  parser.add_argument('--dirac_steps', type=int, default=1000)
-  parser.add_argument('--dirac_gamma', type=float, default=1.0, help='R1 / consensus weight.')
-  parser.add_argument('--dirac_noise', type=float, default=1.0, help='instance noise std.')
-  parser.add_argument('--dirac_unroll', type=int, default=5, help='unrolled D steps K.')
-  args = parser.parse_args(argv)
-  for name in ('d_steps_a', 'd_steps_b', 'g_steps_c', 'train_steps_d', 'd_per_g',
-               'batch_size'):
-    if getattr(args, name) < 1:
-      parser.error(f'--{name} must be >= 1, got {getattr(args, name)}.')
-  if args.data_std <= 0 or args.g_scale <= 0:
-    parser.error('--data_std and --g_scale must be > 0.')
-  return args
+PROGRAM = 'gan_jax.theory_figure'
+EXIT_ERROR = 2
+# The step counts are traced int32 loop bounds.
+MAX_STEPS = 2**31 - 1
+_STEP_FLAGS = ('d_steps_a', 'd_steps_b', 'g_steps_c', 'train_steps_d', 'd_per_g',
+               'batch_size')
+
+
+def _define_flags(fv: flags.FlagValues) -> None:
+  """The flags, on a fresh FlagValues (the project's CLI convention, as classifier.py)."""
+  flags.DEFINE_string('out', 'runs/figure1.png', 'PNG path to write.', flag_values=fv)
+  flags.DEFINE_enum('g_loss', 'non_saturating', ['minimax', 'non_saturating'],
+                    'generator loss; D always uses the minimax (cross-entropy) loss.',
+                    flag_values=fv)
+  flags.DEFINE_integer('seed', 0, 'Seed.', lower_bound=0, upper_bound=2**31 - 1,
+                       flag_values=fv)
+  flags.DEFINE_float('data_mean', 1.0, 'Mean of p_data.', flag_values=fv)
+  flags.DEFINE_float('data_std', 0.5, 'Std of p_data (> 0).', flag_values=fv)
+  flags.DEFINE_float('g_shift', -0.2, "G's initial mean.", flag_values=fv)
+  flags.DEFINE_float('g_scale', 0.4, "G's initial std (> 0).", flag_values=fv)
+  step = dict(lower_bound=1, upper_bound=MAX_STEPS, flag_values=fv)
+  flags.DEFINE_integer('batch_size', 256, 'Real and fake points per step.', **step)
+  flags.DEFINE_integer('d_steps_a', 25, 'D steps for panel (a).', **step)
+  flags.DEFINE_integer('d_steps_b', 1500, 'further D steps, to convergence, for panel (b).',
+                       **step)
+  flags.DEFINE_integer('g_steps_c', 15, 'G steps against the fixed D of (b), for panel (c).',
+                       **step)
+  flags.DEFINE_integer('train_steps_d', 1500,
+                       'alternating G steps (each after d_per_g D steps) for (d).', **step)
+  flags.DEFINE_integer('d_per_g', 5, 'D steps per G step in (d).', **step)
+  flags.DEFINE_float('d_lr', 3e-3, "D's Adam learning rate (> 0).", flag_values=fv)
+  flags.DEFINE_float('g_lr', 1e-2, "G's Adam learning rate (> 0).", flag_values=fv)
+  flags.DEFINE_bool('dirac', False, 'draw the Dirac-GAN trajectories of every method '
+                    'instead.', flag_values=fv)
+  flags.DEFINE_float('dirac_lr', 0.1, 'Dirac-GAN step size h (> 0).', flag_values=fv)
+  flags.DEFINE_integer('dirac_steps', 1000, 'Dirac-GAN steps.', lower_bound=0,
+                       upper_bound=MAX_STEPS, flag_values=fv)
+  flags.DEFINE_float('dirac_gamma', 1.0, 'R1 / consensus weight (>= 0).', flag_values=fv)
+  flags.DEFINE_float('dirac_noise', 1.0, 'instance noise std (> 0).', flag_values=fv)
+  flags.DEFINE_integer('dirac_unroll', 5, 'unrolled D steps K.', lower_bound=1,
+                       upper_bound=1000, flag_values=fv)
+
+
+def _check_out(out: str) -> None:
+  """--out must be a file path whose directory exists or can be made."""
+  path = os.path.abspath(out or '.')
+  if not out or os.path.isdir(path):
+    raise ValueError(f'--out={out!r} must be a PNG file path, not a directory.')
+  parent = os.path.dirname(path)
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise ValueError(f'--out={out!r} lies under {parent!r}, which is a file, not a '
+                     'directory.')
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise ValueError(f'--out={out!r}: {parent!r} is not writable.')
+
+
+def _parse_args(argv: Sequence[str] | None = None) -> flags.FlagValues:
+  """The parsed flags of `argv` (without the program name); ValueError for bad values.
+
+  absl's own errors (an unknown flag, a bad number, a bound) are flags.Error;
+  the checks across flags raise ValueError naming the flag. Both exit 2 in `main`.
+  """
+  fv = flags.FlagValues()
+  _define_flags(fv)
+  fv([PROGRAM, *(sys.argv[1:] if argv is None else argv)])
+  for name in ('data_mean', 'data_std', 'g_shift', 'g_scale', 'd_lr', 'g_lr', 'dirac_lr',
+               'dirac_gamma', 'dirac_noise'):
+    if not math.isfinite(fv[name].value):
+      raise ValueError(f'--{name}={fv[name].value} must be finite.')
+  for name in ('data_std', 'g_scale', 'd_lr', 'g_lr', 'dirac_lr', 'dirac_noise'):
+    if not fv[name].value > 0:
+      raise ValueError(f'--{name}={fv[name].value} must be > 0.')
+  if fv.dirac_gamma < 0:
+    raise ValueError(f'--dirac_gamma={fv.dirac_gamma} must be >= 0.')
+  # One float32 of each of the 32 units of D's two layers per point, forward and
+  # backward, for the d_per_g real batches and a fake one (a lower bound).
+  need = 4 * 4 * 32 * fv.batch_size * (fv.d_per_g + 1)
+  ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  if need > ram:
+    raise ValueError(f'--batch_size={fv.batch_size} with --d_per_g={fv.d_per_g} needs at '
+                     f"least {need / 2**30:.0f} GiB, more than this machine's "
+                     f'{ram / 2**30:.0f} GiB; lower them.')
+  _check_out(fv.out)
+  return fv
 
 
 class AffineGenerator(nn.Module):
@@ -122,7 +175,7 @@ def _discriminator() -> mlp.MLPDiscriminator:
   return mlp.MLPDiscriminator(widths=(32, 32), activation='relu', dropout=0.0)
 
 
-def train(args: argparse.Namespace) -> list[Snapshot]:
+def train(args: flags.FlagValues) -> list[Snapshot]:
   """Runs the four stages of Figure 1 through `steps.train_step`; (label, G, D) after each.
 
   Every stage is the project's step on one spec: D-only stages hold G fixed
@@ -183,7 +236,7 @@ def _panel_curves(d_params: Params, shift: jax.Array, scale: jax.Array, x: jax.A
   return p_g, d, d_star, theory.jensen_shannon_divergence(p_data, p_g, x), max_err
 
 
-def plot(args: argparse.Namespace, snapshots: list[Snapshot]) -> plt.Figure:
+def plot(args: flags.FlagValues, snapshots: list[Snapshot]) -> plt.Figure:
   """Figure 1's four panels from the snapshots."""
   lo = min(args.data_mean - 4 * args.data_std, args.g_shift - 4 * args.g_scale)
   hi = max(args.data_mean + 4 * args.data_std, args.g_shift + 4 * args.g_scale)
@@ -228,7 +281,7 @@ def plot(args: argparse.Namespace, snapshots: list[Snapshot]) -> plt.Figure:
   return fig
 
 
-def plot_dirac(args: argparse.Namespace) -> plt.Figure:
+def plot_dirac(args: flags.FlagValues) -> plt.Figure:
   """One panel per Dirac-GAN table row: (theta, psi) from (1, 1), equilibrium at 0."""
   options = dict(learning_rate=args.dirac_lr, gamma=args.dirac_gamma,
                  noise_std=args.dirac_noise, unroll_steps=args.dirac_unroll)
@@ -259,25 +312,39 @@ def plot_dirac(args: argparse.Namespace) -> plt.Figure:
   return fig
 
 
-def main(argv: list[str] | None = None) -> None:
-  args = _parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+  """`python -m gan_jax.theory_figure [--flags]`; argv without the program name.
+
+  Returns the exit code: 0, 2 for a bad flag (one paragraph on stderr naming
+  it), 1 for a bug (one paragraph; the traceback in a temporary file).
+  """
+  try:
+    args = _parse_args(argv)
+  except (flags.Error, ValueError) as e:
+    print(f'{PROGRAM}: error: {" ".join(str(e).split())}', file=sys.stderr)
+    return EXIT_ERROR
   start = time.time()
-  if args.dirac:
+  try:
     out = pathlib.Path(args.out)
+    if args.dirac:
+      fig = plot_dirac(args)
+      out.parent.mkdir(parents=True, exist_ok=True)
+      fig.savefig(out, dpi=110)
+      print(f'wrote {out} in {time.time() - start:.1f} s')
+      return 0
+    snapshots = train(args)
+    fig = plot(args, snapshots)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot_dirac(args).savefig(out, dpi=110)
-    print(f'wrote {out} in {time.time() - start:.1f} s')
-    return
-  snapshots = train(args)
-  fig = plot(args, snapshots)
-  out = pathlib.Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120)
+  except Exception as e:  # pylint: disable=broad-except
+    from gan_jax import errors  # pylint: disable=g-import-not-at-top
+    return errors.report_bug(e, program=PROGRAM)
   for snap in snapshots:
     print(f"{snap.label}: G shift {float(snap.g['shift']):+.3f}, scale "
           f"{abs(float(snap.g['scale'])):.3f}")
   print(f'wrote {out} in {time.time() - start:.1f} s')
+  return 0
 
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())
