@@ -65,6 +65,10 @@ def _penalty(config, field: str, default: float) -> float:
   return default if value is None else float(value)
 
 
+# The step counter (GANState.step) and the schedules' step counts are int32 in
+# the compiled step: a larger count would overflow there, not here.
+MAX_STEPS = 2**31 - 1
+
 # Numeric fields with a valid interval: (path, low, high, low_open, high_open);
 # None = unbounded. Checked before any model is built.
 _RANGES = (
@@ -87,13 +91,16 @@ _RANGES = (
     ('optim.d.b2', 0.0, 1.0, False, True),
     ('model.latent_dim', 0, None, True, False),
     ('eval.num_samples', 0, None, True, False),
-    ('instance_noise.decay_steps', 0, None, False, False),
+    ('instance_noise.decay_steps', 0, MAX_STEPS, False, False),
     ('optim.g.momentum', 0.0, 1.0, False, True),
     ('optim.d.momentum', 0.0, 1.0, False, True),
-    ('optim.g.decay_steps', 0, None, False, False),
-    ('optim.d.decay_steps', 0, None, False, False),
+    ('optim.g.decay_steps', 0, MAX_STEPS, False, False),
+    ('optim.d.decay_steps', 0, MAX_STEPS, False, False),
     ('optim.g.final_lr_fraction', 0.0, 1.0, False, False),
     ('optim.d.final_lr_fraction', 0.0, 1.0, False, False),
+    ('train.num_steps', 0, MAX_STEPS, True, False),
+    ('model.base_width', 0, None, True, False),
+    ('model.d_base_width', 0, None, True, False),
 )
 
 

@@ -24,6 +24,9 @@ sweep. `train_size = 0` (the default) draws fresh points every step.
 
 from __future__ import annotations
 
+import math
+import os
+
 from typing import Callable, Iterator
 
 import jax
@@ -48,14 +51,35 @@ def _number(data_config: DataConfig, field: str, default: float, *,
   value = data_config.get(field, default)
   ok = (isinstance(value, (int, np.integer)) if integer
         else isinstance(value, (int, float, np.number)))
+  # math.isfinite: np.isfinite fails on an int beyond int64 (10**20).
   ok = ok and not isinstance(value, bool) and bool(
-      value >= 0 if allow_zero else value > 0) and np.isfinite(value)
+      value >= 0 if allow_zero else value > 0) and math.isfinite(value)
   if not ok:
     kind = 'integer' if integer else 'number'
     bound = '>= 0' if allow_zero else '> 0'
     raise ValueError(f'data.{field}={value!r} must be a finite {kind} {bound} '
                      f'(data.name={data_config.get("name")!r}).')
   return int(value) if integer else float(value)
+
+
+def _ram_bytes() -> int | None:
+  try:
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    return None
+
+
+def _check_points(field: str, value: int, points: int, bytes_per_point: int) -> None:
+  """ValueError naming data.`field` when `points` 2-D points cannot be held in RAM.
+
+  A lower bound checked before any array is made: numpy would raise MemoryError
+  (or XLA abort) deep inside instead.
+  """
+  ram = _ram_bytes()
+  if ram is not None and points * bytes_per_point > ram:
+    raise ValueError(f'data.{field}={value} needs at least '
+                     f'{points * bytes_per_point / 2**30:.0f} GiB for its {points:.3g} points, '
+                     f"more than this machine's {ram / 2**30:.0f} GiB of memory.")
 
 
 def modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
@@ -65,12 +89,15 @@ def modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
     num_modes = _number(data_config, 'num_modes', 8, integer=True)
     radius = _number(data_config, 'radius', 1.0)
     std = _number(data_config, 'std', 0.01, allow_zero=True)
+    # Angles, centres (float64) and the evaluation's distances (float32) per mode.
+    _check_points('num_modes', num_modes, num_modes, 8 + 16 + 4)
     angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
     centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
   elif name == 'grid':
     size = _number(data_config, 'grid_size', 5, integer=True)
     spacing = _number(data_config, 'spacing', 2.0)
     std = _number(data_config, 'std', 0.05, allow_zero=True)
+    _check_points('grid_size', size, size * size, 16 + 16 + 4)
     coords = (np.arange(size) - (size - 1) / 2.0) * spacing
     xs, ys = np.meshgrid(coords, coords, indexing='ij')
     centers = np.stack([xs.ravel(), ys.ravel()], axis=-1)
@@ -93,7 +120,10 @@ def _fresh(centers: Array, std: float, key: Array, n: int) -> dict[str, Array]:
 
 
 def train_size(data_config: DataConfig) -> int:
-  return _number(data_config, 'train_size', 0, integer=True, allow_zero=True)
+  """data.train_size, checked: an integer >= 0 whose float32 points and labels fit in RAM."""
+  size = _number(data_config, 'train_size', 0, integer=True, allow_zero=True)
+  _check_points('train_size', size, size, 2 * 4 + 4)
+  return size
 
 
 class GaussianMixture:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from typing import Sequence
 
 import flax.linen as nn
@@ -150,9 +151,53 @@ class MLPDiscriminator(nn.Module):
     return sn(nn.Dense(1, kernel_init=kernel_init, name='dense_out'))(h)[:, 0]
 
 
+def _ram_bytes() -> int | None:
+  try:
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    return None
+
+
+def check_parameter_memory(g_widths, d_widths, *, latent_dim: int, data_shape,
+                           num_classes: int, pack: int, maxout_pieces: int) -> None:
+  """ValueError naming the fields when the two MLPs' parameters cannot fit in RAM.
+
+  A lower bound: the kernels alone, G's latent_dim -> g_widths -> prod(data_shape)
+  and D's (pack prod(data_shape) + classes) -> d_widths -> 1, each D kernel
+  `maxout_pieces` times over, stored 4 times in float32 (parameters, gradients,
+  Adam's two moments). Catches sizes off by orders of magnitude (a maxout of
+  10^16 pieces) before XLA aborts the process on an impossible allocation.
+  """
+  ram = _ram_bytes()
+  if ram is None:
+    return
+  data = math.prod(int(d) for d in data_shape)
+  g = [int(latent_dim), *(int(w) for w in g_widths), data]
+  d = [pack * data + num_classes, *(int(w) for w in d_widths)]
+  pieces = max(1, int(maxout_pieces))
+  count = sum(a * b for a, b in zip(g, g[1:])) + pieces * sum(
+      a * b for a, b in zip(d, d[1:])) + d[-1]
+  need = 16 * count
+  if need > ram:
+    raise ValueError(
+        f'the MLP generator and discriminator have at least {count:.3g} parameters '
+        f"({need / 2**30:.0f} GiB with gradients and Adam's moments), more than this "
+        f"machine's {ram / 2**30:.0f} GiB of memory; lower config.model.g_widths, "
+        'config.model.d_widths, config.model.d_maxout_pieces, config.model.pack or '
+        'config.model.latent_dim.')
+
+
 def build(cfg, data_shape: tuple[int, ...], num_classes: int, *, minibatch: str,
           pack: int, bn_axis_name: str | None) -> tuple[nn.Module, nn.Module]:
   """(G, D) from `config.model` (fields in gan_jax/models/__init__.py)."""
+  maxout_pieces = cfg.get('d_maxout_pieces', 0)
+  if isinstance(maxout_pieces, int) and not isinstance(maxout_pieces, bool) \
+      and maxout_pieces >= 0:
+    check_parameter_memory(layers.as_tuple(cfg.get('g_widths', (64, 128, 256))),
+                           layers.as_tuple(cfg.get('d_widths', (256, 128, 64))),
+                           latent_dim=int(cfg.get('latent_dim', 100)),
+                           data_shape=data_shape, num_classes=num_classes, pack=pack,
+                           maxout_pieces=maxout_pieces)
   init = cfg.get('init', 'lecun_normal')
   init_scale = float(cfg.get('init_scale', 1.0))
   g = MLPGenerator(
