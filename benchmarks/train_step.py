@@ -9,10 +9,12 @@ Prints markdown tables (and writes them to --out):
 1. The train step of each model (MLP GAN, CGAN MLP and DCGAN on 28x28 images,
    the 2-D MLP of Metz et al. on the ring) with unroll K = 0 and 10, at each
    batch size: median ms/step, steps/s, examples/s, GFLOP per step (XLA's cost
-   analysis) and the fraction of this machine's float32 matmul rate (numpy,
-   2048^3) that the step reaches; the matmul rate is measured right before and
-   after each step's timing (the better of the two), so a shared, variably
-   loaded CPU slows both sides of the ratio alike.
+   analysis) and the fraction of this machine's honest float32 matmul ceiling
+   (benchmarks/ceiling.py, 2048^3: max of numpy's BLAS measured in a subprocess
+   without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which force a slower kernel,
+   and XLA's own jnp.dot in this process) that the step reaches; both rates are
+   measured right before and after each step's timing (the better of the two),
+   so a shared, variably loaded CPU slows both sides of the ratio alike.
 2. S = 1, 8, 32 seeds of the 2-D GAN in one vmapped program
    (`seeds.make_multi_seed_step`) against S separate runs one after another,
    measured in a child process with XLA's CPU backend pinned to one thread (the
@@ -21,9 +23,12 @@ Prints markdown tables (and writes them to --out):
    on that data (the loop needs >= 10x: JAX dispatch is asynchronous, so the
    next batch is read while the step runs).
 
-FLOPs: XLA's cost analysis counts a loop body once, whatever its trip count,
-so for K > 0 the step's FLOPs are F(0) + K (F'(K) - F(0)), with F' the count
-in which the unrolled scan appears once. Steps whose estimated time exceeds
+FLOPs: the matmul and convolution FLOPs of the step's jaxpr, each scan body
+times its length (`ceiling.matmul_flops`). XLA's cost analysis counts a loop
+body once whatever its trip count, and the earlier correction from it,
+F(0) + K (F'(K) - F(0)), multiplied the K-proportional work *outside* the scan
+(G run once on the K lookahead batches) by K again: ~9x too many FLOPs for the
+2-D GAN at K = 10. Steps whose estimated time exceeds
 --max_step_seconds are skipped (shown as such), to keep the run bounded.
 """
 
@@ -41,41 +46,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ceiling  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 MODELS = ('mlp_gan', 'cgan_mlp', 'dcgan', 'toy_2d')
 IMAGE_SHAPE = (28, 28, 1)
 FASHION_DIR = '/usr/share/datasets/fashion-mnist'
 
 
-def median_time(fn: Callable[[], Any], *, min_reps: int, min_seconds: float,
-                max_reps: int = 1000) -> float:
-  """Median wall time of `fn()` (which must block until its work is done)."""
-  times = []
-  start = time.perf_counter()
-  while len(times) < max_reps and (len(times) < min_reps or
-                                   time.perf_counter() - start < min_seconds):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
-
-
-def numpy_matmul_gflops(n: int = 2048, reps: int = 7) -> float:
-  """float32 (n x n) @ (n x n) GFLOP/s of numpy's BLAS, median of `reps`."""
-  a = np.random.default_rng(0).standard_normal((n, n), np.float32)
-  b = np.random.default_rng(1).standard_normal((n, n), np.float32)
-  a @ b
-  return 2 * n ** 3 / median_time(lambda: a @ b, min_reps=reps, min_seconds=0) / 1e9
-
-
-def jax_matmul_gflops(n: int = 2048, reps: int = 7) -> float:
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
-  b = jnp.asarray(np.random.default_rng(1).standard_normal((n, n), np.float32))
-  f = jax.jit(jnp.dot)
-  f(a, b).block_until_ready()
-  return 2 * n ** 3 / median_time(lambda: f(a, b).block_until_ready(), min_reps=reps,
-                                  min_seconds=0) / 1e9
+median_time = ceiling.median_time
 
 
 def make_config(model: str, unroll: int):
@@ -119,14 +98,9 @@ def _batch(spec, info, batch_size: int, rng: np.random.Generator):
   return batch
 
 
-def _flops(lowered) -> float:
-  cost = lowered.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return float(cost.get('flops', float('nan')))
-
-
-def bench_step(model: str, unroll: int, batch_size: int, *, numpy_rate: float,
-               max_step_seconds: float, min_seconds: float) -> dict[str, Any]:
+def bench_step(model: str, unroll: int, batch_size: int, *, probe: ceiling.NumpyProbe,
+               ceiling_rate: float, max_step_seconds: float,
+               min_seconds: float) -> dict[str, Any]:
   """One row of table 1."""
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import factory, steps  # pylint: disable=g-import-not-at-top,g-multiple-import
@@ -137,17 +111,11 @@ def bench_step(model: str, unroll: int, batch_size: int, *, numpy_rate: float,
   state = steps.init_state(spec, jax.random.PRNGKey(0), info.shape)
   batch = jax.device_put(_batch(spec, info, batch_size, np.random.default_rng(0)))
   lowered = step.lower(state, batch)
-  flops = _flops(lowered)
-  if unroll > 0:
-    spec0 = factory.build_spec(make_config(model, 0), info)
-    step0 = jax.jit(functools.partial(steps.train_step, spec=spec0))
-    flops0 = _flops(step0.lower(steps.init_state(spec0, jax.random.PRNGKey(0), info.shape),
-                                batch))
-    flops = flops0 + unroll * (flops - flops0)
+  flops = ceiling.matmul_flops(functools.partial(steps.train_step, spec=spec), state, batch)
   row = dict(model=model, unroll=unroll, batch=batch_size, gflop=flops / 1e9)
-  estimate = flops / (0.5 * numpy_rate * 1e9)
+  estimate = flops / (0.5 * ceiling_rate * 1e9)
   if estimate > max_step_seconds:
-    row['skipped'] = f'~{estimate:.0f} s/step at half the matmul rate'
+    row['skipped'] = f'~{estimate:.0f} s/step at half the matmul ceiling'
     return row
   t = time.perf_counter()
   compiled = lowered.compile()
@@ -159,18 +127,18 @@ def bench_step(model: str, unroll: int, batch_size: int, *, numpy_rate: float,
     jax.block_until_ready(metrics)
 
   run()
-  # The CPU is shared: the matmul rate is measured right before and after the
+  # The CPU is shared: the matmul rates are measured right before and after the
   # step, and the step is compared with the better of the two.
-  before = numpy_matmul_gflops(reps=3)
+  before = ceiling.measure(probe, reps=3)
   t = time.perf_counter()
   run()
   seconds = time.perf_counter() - t
   if seconds < max_step_seconds:  # slower steps: one timed run is enough.
     seconds = median_time(run, min_reps=3, min_seconds=min_seconds)
-  numpy_rate = max(before, numpy_matmul_gflops(reps=3))
+  rates = ceiling.best(before, ceiling.measure(probe, reps=3))
   row.update(ms=1e3 * seconds, steps_s=1 / seconds, examples_s=batch_size / seconds,
-             gflops=flops / seconds / 1e9, numpy_gflops=numpy_rate,
-             frac_numpy=flops / seconds / 1e9 / numpy_rate)
+             gflops=flops / seconds / 1e9, numpy_gflops=rates['numpy'],
+             xla_gflops=rates['xla'], frac_ceiling=flops / seconds / 1e9 / rates['ceiling'])
   return row
 
 
@@ -255,18 +223,21 @@ def _fmt(value, spec: str = '.1f') -> str:
 
 
 def step_table(rows) -> str:
-  lines = ['| model | K | batch | compile s | ms/step | steps/s | examples/s | GFLOP/step '
-           '| GFLOP/s | numpy matmul GFLOP/s (same moment) | of numpy |',
-           '|---|---|---|---|---|---|---|---|---|---|---|']
+  lines = ['| model | K | batch | compile s | ms/step | steps/s | examples/s '
+           '| matmul GFLOP/step '
+           '| GFLOP/s | numpy matmul GFLOP/s (own kernel, same moment) '
+           '| XLA matmul GFLOP/s (same moment) | of max(numpy, XLA) |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     if 'skipped' in r:
       lines.append(f'| {r["model"]} | {r["unroll"]} | {r["batch"]} | - | skipped: '
-                   f'{r["skipped"]} | - | - | {r["gflop"]:.2f} | - | - | - |')
+                   f'{r["skipped"]} | - | - | {r["gflop"]:.2f} | - | - | - | - |')
       continue
     lines.append(
         f'| {r["model"]} | {r["unroll"]} | {r["batch"]} | {r["compile_s"]:.1f} | '
         f'{r["ms"]:.2f} | {r["steps_s"]:.1f} | {r["examples_s"]:,.0f} | {r["gflop"]:.3f} | '
-        f'{r["gflops"]:.1f} | {r["numpy_gflops"]:.1f} | {100 * r["frac_numpy"]:.0f}% |')
+        f'{r["gflops"]:.1f} | {r["numpy_gflops"]:.1f} | {r["xla_gflops"]:.1f} | '
+        f'{100 * r["frac_ceiling"]:.1f}% |')
   return '\n'.join(lines)
 
 
@@ -304,11 +275,7 @@ def data_table(rows, step_rows) -> str:
   return '\n'.join(lines)
 
 
-def _loadavg() -> str:
-  try:
-    return ', '.join(f'{x:.1f}' for x in os.getloadavg())
-  except OSError:
-    return '?'
+_loadavg = ceiling.loadavg
 
 
 def _ints(text: str) -> list[int]:
@@ -341,12 +308,19 @@ def main(argv=None) -> None:
     return
 
   import jax  # pylint: disable=g-import-not-at-top
+  # numpy's matmul without the kernel-forcing variables, in a worker subprocess
+  # for the whole run (this process's environment is left as it is).
+  probe = ceiling.NumpyProbe()
   load_start = _loadavg()
-  rate = numpy_matmul_gflops()
-  jax_rate = jax_matmul_gflops()
+  as_set = ceiling.numpy_matmul_gflops()
+  rates = ceiling.measure(probe)
   out = [f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, '
          f'jax {jax.__version__}, numpy {np.__version__}; load average at start {load_start}.',
-         f'float32 matmul 2048^3: numpy {rate:.1f} GFLOP/s, XLA {jax_rate:.1f} GFLOP/s.', '']
+         *ceiling.header(probe)[1:],
+         f'float32 matmul 2048^3 (medians of 7, side by side): numpy as set {as_set:.1f} '
+         f'GFLOP/s, numpy with {" and ".join(ceiling.FORCED_VARS)} removed '
+         f'{rates["numpy"]:.1f}, XLA jnp.dot {rates["xla"]:.1f}; each step is compared '
+         'with max(numpy removed, XLA) measured beside it.', '']
   print('\n'.join(out), flush=True)
 
   step_rows = []
@@ -354,7 +328,8 @@ def main(argv=None) -> None:
     for model in args.models.split(','):
       for unroll in _ints(args.unroll):
         for batch_size in _ints(args.batch_sizes):
-          row = bench_step(model, unroll, batch_size, numpy_rate=rate,
+          row = bench_step(model, unroll, batch_size, probe=probe,
+                           ceiling_rate=rates['ceiling'],
                            max_step_seconds=args.max_step_seconds,
                            min_seconds=args.min_seconds)
           step_rows.append(row)
@@ -379,6 +354,7 @@ def main(argv=None) -> None:
   if 'data' not in skip:
     data_rows = bench_data(_ints(args.batch_sizes), min(args.min_seconds, 1.0))
     out += ['### Input pipeline', '', data_table(data_rows, step_rows), '']
+  probe.close()
   out.append(f'Load average at the end: {_loadavg()}.')
   text = '\n'.join(out)
   print('\n' + text)
