@@ -17,9 +17,14 @@ import numpy as np
 
 
 def _save(fig, path: str) -> None:
+  """Saves under a temporary name, then renames: a reader (or a second sweep shard
+  merging at the same time) never sees a half-written picture."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100, bbox_inches='tight')
+  root, ext = os.path.splitext(path)
+  tmp = f'{root}.tmp{os.getpid()}{ext}'
+  fig.savefig(tmp, dpi=100, bbox_inches='tight')
   plt.close(fig)
+  os.replace(tmp, path)
 
 
 def image_grid(images: np.ndarray, path: str, *, rows: int,

@@ -19,6 +19,7 @@ evaluated on `config.eval.num_samples` samples from a fixed z with
 `metrics.mixture_metrics` (VEEGAN / PacGAN protocol).
 
 The workdir receives, as variants finish:
+  sweep.json                the variants, their seeds and what the tables need
   results.csv               one row per (variant, seed): final modes, high-quality
                             fraction, KL, status ('ok', 'nan' with the step it
                             diverged at, or 'failed' with the error), wall time
@@ -32,24 +33,32 @@ The workdir receives, as variants finish:
 Training and evaluation of one variant's seeds is `seeds.train_and_evaluate`;
 this module keeps the variants, the CSV, the tables and the figures.
 
-Rerunning the same command skips the variants already in results.csv, so an
-interrupted sweep resumes at the variant it was in. A run that goes NaN or a
-variant that raises is recorded as such, never dropped. Only the 2-D mixtures
-(data.name ring / grid) are supported: that is where vmapping seeds pays off.
+Rerunning the same command skips the (variant, seed) pairs already in a results
+file, so an interrupted sweep resumes at the variant it was in. A run that goes
+NaN or a variant that raises is recorded as such, never dropped. Only the 2-D
+mixtures (data.name ring / grid) are supported: that is where vmapping seeds pays off.
 
-XLA's CPU backend is pinned to one thread unless XLA_FLAGS is already set (1.5-1.7x
-faster for these nets); run the ring and grid sweeps as two processes to use two cores.
+Splitting a sweep over jobs and hosts, with no coordinator: `--num_shards N
+--shard_index i` (or a SLURM array's SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID)
+runs every N-th (variant, seed) pair into results.shard-00i-of-00N.csv of the
+shared workdir; `--merge --workdir W` builds results.md and the figures from
+whatever shards have finished and lists the missing pairs. On a CPU the default
+is one single-threaded process per core (`--processes`), merged at the end.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import csv
 import dataclasses
+import glob
 import inspect
+import json
 import math
 import os
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -251,9 +260,9 @@ def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
   return '\n'.join(lines) + '\n'
 
 
-def _save_result(path: str, result: seeds_lib.RunResult) -> None:
-  np.savez_compressed(path, **{f.name: getattr(result, f.name)
-                               for f in dataclasses.fields(result)})
+def _save_result(path: str, result: seeds_lib.RunResult, seeds: list[int]) -> None:
+  np.savez_compressed(path, seeds=np.asarray(seeds), **{
+      f.name: getattr(result, f.name) for f in dataclasses.fields(result)})
 
 
 def _load_result(path: str) -> seeds_lib.RunResult | None:
@@ -276,6 +285,10 @@ def write_figures(workdir: str, variants: list[Variant], results: dict[str, seed
   done = [v.name for v in variants if v.name in results]
   if not done:
     return
+  _write_figures(workdir, variants, results, done, centers, strip_pair, published)
+
+
+def _write_figures(workdir, variants, results, done, centers, strip_pair, published):
   plotting.modes_vs_quality(
       {n: (results[n].modes[:, -1], results[n].high_quality[:, -1]) for n in done},
       os.path.join(workdir, 'modes_vs_quality.png'), num_modes=len(centers),
@@ -325,49 +338,194 @@ def _seeds(config: ml_collections.ConfigDict) -> list[int]:
   return [int(config.seed) + i for i in range(num_seeds)]
 
 
+def shard_file(workdir: str, num_shards: int, shard_index: int, suffix: str = '.csv') -> str:
+  """results.csv for an unsharded sweep, results.shard-002-of-004.csv for shard 2 of 4."""
+  if num_shards == 1:
+    return os.path.join(workdir, 'results' + suffix)
+  return os.path.join(workdir, f'results.shard-{shard_index:03d}-of-{num_shards:03d}{suffix}')
+
+
+def _npz_path(workdir: str, name: str, num_shards: int, shard_index: int) -> str:
+  tag = '' if num_shards == 1 else f'.shard-{shard_index:03d}-of-{num_shards:03d}'
+  return os.path.join(workdir, 'variants', _file_name(name) + tag + '.npz')
+
+
+def all_rows(workdir: str) -> list[dict]:
+  """The rows of every results file in `workdir` (any shard layout), first one per pair.
+
+  A (variant, seed) pair measured twice (a rerun under another layout) keeps the
+  row that was written first.
+  """
+  rows, seen = [], set()
+  for path in sorted(glob.glob(os.path.join(workdir, 'results*.csv'))):
+    for r in read_rows(path):
+      key = (r['variant'], int(r['seed']))
+      if key not in seen:
+        seen.add(key)
+        rows.append(dict(r, _file=os.path.basename(path)))
+  return rows
+
+
+def shard_pairs(variants: list[Variant], configs: dict[str, ml_collections.ConfigDict],
+                num_shards: int, shard_index: int) -> dict[str, list[int]]:
+  """The seeds of each variant that shard `shard_index` of `num_shards` runs.
+
+  The (variant, seed) pairs are numbered in sweep order, variant-major, and a shard
+  takes every num_shards-th one, so the shards of a sweep get equal shares of
+  every variant (and of its cost) whatever the number of seeds.
+  """
+  if not (isinstance(num_shards, int) and num_shards >= 1):
+    raise ValueError(f'--num_shards={num_shards!r} must be an integer >= 1.')
+  if not (isinstance(shard_index, int) and 0 <= shard_index < num_shards):
+    raise ValueError(f'--shard_index={shard_index!r} must lie in [0, --num_shards='
+                     f'{num_shards}).')
+  pairs = [(v.name, seed) for v in variants for seed in _seeds(configs[v.name])]
+  mine: dict[str, list[int]] = {}
+  for j, (name, seed) in enumerate(pairs):
+    if j % num_shards == shard_index:
+      mine.setdefault(name, []).append(seed)
+  return mine
+
+
+def _write_atomic(path: str, text: str) -> None:
+  tmp = f'{path}.tmp{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _write_plan(workdir: str, config: ml_collections.ConfigDict, variants: list[Variant],
+                configs: dict[str, ml_collections.ConfigDict], published) -> None:
+  """sweep.json: everything `merge` needs, so that it reads no config file."""
+  centers, _ = input_pipeline.mixture_modes(config.data)
+  plan = dict(
+      data=str(config.data.name), protocol=str(config.sweep.get('protocol', '')),
+      num_steps=int(config.train.num_steps), batch_size=int(config.train.batch_size),
+      eval_samples=int(config.eval.num_samples),
+      centers=np.asarray(centers, float).tolist(),
+      variants=[dict(name=v.name, overrides=repr(v.overrides),
+                     seeds=_seeds(configs[v.name])) for v in variants],
+      published=[[repr(e[0])] + list(e[1:]) for e in published or ()])
+  _write_atomic(os.path.join(workdir, 'sweep.json'), json.dumps(plan, indent=1) + '\n')
+
+
+def _merged_result(workdir: str, name: str) -> seeds_lib.RunResult | None:
+  """A variant's RunResult from its npz files (one per shard that ran it), seeds in order."""
+  parts = []
+  for path in glob.glob(os.path.join(workdir, 'variants', _file_name(name) + '*.npz')):
+    stem = os.path.basename(path)[:-len('.npz')]
+    if stem != _file_name(name) and not re.fullmatch(
+        re.escape(_file_name(name)) + r'\.shard-\d+-of-\d+', stem):
+      continue  # another variant whose name starts with this one's
+    result = _load_result(path)
+    with np.load(path) as data:
+      seeds = data['seeds'].tolist() if 'seeds' in data else list(range(len(result.modes)))
+    parts.append((seeds, result))
+  if not parts:
+    return None
+  parts.sort(key=lambda p: min(p[0]))
+  order = np.argsort(np.concatenate([p[0] for p in parts]), kind='stable')
+  per_seed = lambda field: np.concatenate([getattr(p[1], field) for p in parts])[order]
+  first = parts[0][1]
+  return dataclasses.replace(
+      first, modes=per_seed('modes'), high_quality=per_seed('high_quality'),
+      kl=per_seed('kl'), kl_all=per_seed('kl_all'), diverged_at=per_seed('diverged_at'),
+      final_samples=per_seed('final_samples'),
+      steps_per_s=float(np.mean([p[1].steps_per_s for p in parts])))
+
+
+def merge(workdir: str) -> tuple[str, list[tuple[str, int]]]:
+  """Builds results.md and the figures from every shard that has finished.
+
+  Returns (the markdown table, the (variant, seed) pairs not measured yet).
+  """
+  plan_path = os.path.join(workdir, 'sweep.json')
+  if not os.path.exists(plan_path):
+    raise FileNotFoundError(f'--workdir {workdir!r} holds no sweep.json: it is not a '
+                            'sweep workdir (or no shard has started yet).')
+  try:
+    with open(plan_path) as f:
+      plan = json.load(f)
+    variants = [Variant(v['name'], ast.literal_eval(v['overrides'])) for v in plan['variants']]
+    seeds_of = {v['name']: [int(s) for s in v['seeds']] for v in plan['variants']}
+    published = [(ast.literal_eval(e[0]),) + tuple(e[1:]) for e in plan['published']]
+    centers = np.asarray(plan['centers'], float)
+  except (ValueError, KeyError, TypeError, SyntaxError) as e:
+    raise ValueError(f'{plan_path} is corrupt ({type(e).__name__}: {e}).') from None
+  rows = [r for r in all_rows(workdir) if r['variant'] in seeds_of]
+  have = {(r['variant'], int(r['seed'])) for r in rows}
+  missing = [(v.name, s) for v in variants for s in seeds_of[v.name] if (v.name, s) not in have]
+  results = {}
+  for v in variants:
+    if any(r['variant'] == v.name for r in rows):
+      merged = _merged_result(workdir, v.name)
+      if merged is not None:
+        results[v.name] = merged
+  write_figures(workdir, variants, results, centers, _strip_pair(variants), published)
+  table = summary_table(rows, variants, num_modes=len(centers), published=published)
+  # Training wall time: each results file timed its own share of a variant.
+  wall = sum(float(r['wall_s']) for r in
+             {(r['variant'], r['_file']): r for r in rows}.values())
+  ran = [v for v in variants if any(r['variant'] == v.name for r in rows)]
+  seed_counts = sorted({len(seeds_of[v.name]) for v in ran})
+  files = sorted({r['_file'] for r in rows})
+  header = (f'# {plan["data"]} ({plan["protocol"]} protocol): '
+            f'{len(ran)} of {len(variants)} variants x '
+            f'{"/".join(str(n) for n in seed_counts)} seeds\n\n'
+            f'{plan["num_steps"]} steps, batch {plan["batch_size"]}, '
+            f'{plan["eval_samples"]} samples per evaluation from one fixed z; '
+            'high quality = within 3 std of the nearest mode (strict); a mode is covered '
+            'if it is the nearest mode of at least one high-quality sample; KL of the '
+            'high-quality samples\' mode histogram to uniform (PacGAN\'s definitions). '
+            'Mean ± std (ddof = 1) over seeds, and the standard error. Published rows: '
+            'their own protocol (see the config). Training wall time, all variants, '
+            f'summed over processes: {wall:.0f} s. Merged from {", ".join(files) or "no file"}'
+            + (f'; {len(missing)} (variant, seed) pairs not run yet.' if missing else '.')
+            + '\n\n')
+  _write_atomic(os.path.join(workdir, 'results.md'), header + table)
+  return table, missing
+
+
 def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: str,
-              *, only: str | None = None,
-              published: list | None = None) -> str:
-  """Runs every variant not yet in `workdir`/results.csv; returns the markdown table.
+              *, only: str | None = None, published: list | None = None,
+              num_shards: int = 1, shard_index: int = 0) -> str:
+  """Runs every (variant, seed) pair of this shard not yet measured; returns the table.
 
   `only`, if given, is a regular expression: only variants whose name it matches
   (re.search) are run, e.g. 'non_saturating,unroll.steps=(0|10)$'; one that
   matches no variant is an error. A variant may override `sweep.num_seeds`.
   `published` (a config module's PUBLISHED) puts published rows beside the
-  measured ones in results.md and modes_vs_quality.png.
+  measured ones in results.md and modes_vs_quality.png. `num_shards` /
+  `shard_index`: run every num_shards-th (variant, seed) pair (`shard_pairs`),
+  into this shard's own results file; pairs in any results file of the workdir
+  count as done, so a sweep resumes under any layout. The table and figures are
+  `merge`d from every file present.
   """
   variants = expand(sweep_fn, config)
   if only is not None and not any(re.search(only, v.name) for v in variants):
     raise ValueError(f'--only={only!r} matches no variant; the variants are: '
                      + '; '.join(v.name for v in variants))
   configs = {v.name: apply_overrides(config, v.overrides) for v in variants}
-  for cfg in configs.values():
-    _seeds(cfg)  # every variant's seed count is checked before anything is written
+  # Every variant's seed count and the shard are checked before anything is written.
+  mine = shard_pairs(variants, configs, num_shards, shard_index)
   os.makedirs(os.path.join(workdir, 'variants'), exist_ok=True)
-  csv_path = os.path.join(workdir, 'results.csv')
-  centers, _ = input_pipeline.mixture_modes(config.data)
-  strip_pair = _strip_pair(variants)
+  _write_plan(workdir, config, variants, configs, published)
+  csv_path = shard_file(workdir, num_shards, shard_index)
   sweep_start = time.perf_counter()
 
-  results: dict[str, seeds_lib.RunResult] = {}
-  todo = []
-  finished = {r['variant'] for r in read_rows(csv_path)}
-  for v in variants:
-    npz = os.path.join(workdir, 'variants', _file_name(v.name) + '.npz')
-    if v.name in finished:
-      loaded = _load_result(npz)
-      if loaded is not None:
-        results[v.name] = loaded
-    elif only is None or re.search(only, v.name):
-      todo.append(v)
-  if finished:
-    print(f'{len(finished)} variants already in {csv_path}; {len(todo)} to run.')
+  done = {(r['variant'], int(r['seed'])) for r in all_rows(workdir)}
+  todo = [(v, [s for s in mine.get(v.name, []) if (v.name, s) not in done])
+          for v in variants if only is None or re.search(only, v.name)]
+  todo = [(v, seeds) for v, seeds in todo if seeds]
+  if done:
+    print(f'{len(done)} (variant, seed) pairs already measured in {workdir}; '
+          f'{sum(len(s) for _, s in todo)} to run in this process.')
 
-  for i, v in enumerate(todo):
+  for i, (v, seeds) in enumerate(todo):
     t0 = time.perf_counter()
-    seeds = _seeds(configs[v.name])
     try:
-      result = seeds_lib.train_and_evaluate(configs[v.name], seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
+      result = seeds_lib.train_and_evaluate(configs[v.name], seeds,
+                                            desc=f'[{i + 1}/{len(todo)}] {v.name}')
     except Exception as e:  # pylint: disable=broad-except
       # A broken variant is a result too; the rest of the sweep goes on.
       error = f'{type(e).__name__}: {e}'.replace('\n', ' ')[:500]
@@ -375,56 +533,136 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
       append_rows(csv_path, _failed_rows(v, seeds, error, time.perf_counter() - t0))
       print(f'[{i + 1}/{len(todo)}] {v.name}: FAILED ({error})', flush=True)
       continue
-    _save_result(os.path.join(workdir, 'variants', _file_name(v.name) + '.npz'), result)
+    _save_result(_npz_path(workdir, v.name, num_shards, shard_index), result, seeds)
     append_rows(csv_path, _rows(v, seeds, result))
-    results[v.name] = result
     print(f'[{i + 1}/{len(todo)}] {v.name}: modes {result.modes[:, -1].tolist()}, '
           f'high quality {np.round(100 * result.high_quality[:, -1], 1).tolist()}%, '
           f'{result.wall_s:.0f} s', flush=True)
-    write_figures(workdir, variants, results, centers, strip_pair, published)
+    merge(workdir)
 
-  write_figures(workdir, variants, results, centers, strip_pair, published)
-  rows = read_rows(csv_path)
-  table = summary_table(rows, variants, num_modes=len(centers), published=published)
-  # Wall time of every variant (compilation included), whichever invocation ran it.
-  ran = [v for v in variants if any(r['variant'] == v.name for r in rows)]
-  wall = sum(float(next(r for r in rows if r['variant'] == v.name)['wall_s']) for v in ran)
-  seed_counts = sorted({len(_seeds(configs[v.name])) for v in ran})
-  header = (f'# {config.data.name} ({config.sweep.get("protocol", "")} protocol): '
-            f'{len(ran)} of {len(variants)} variants x '
-            f'{"/".join(str(n) for n in seed_counts)} seeds\n\n'
-            f'{int(config.train.num_steps)} steps, batch {int(config.train.batch_size)}, '
-            f'{int(config.eval.num_samples)} samples per evaluation from one fixed z; '
-            'high quality = within 3 std of the nearest mode (strict); a mode is covered '
-            'if it is the nearest mode of at least one high-quality sample; KL of the '
-            'high-quality samples\' mode histogram to uniform (PacGAN\'s definitions). '
-            'Mean ± std (ddof = 1) over seeds, and the standard error. Published rows: '
-            'their own protocol (see the config). Training wall time, all variants: '
-            f'{wall:.0f} s.\n\n')
-  with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(header + table)
-  print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation).')
+  table, missing = merge(workdir)
+  print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation)'
+        + (f'; {len(missing)} (variant, seed) pairs of the sweep are not measured yet.'
+           if missing else '.'))
   return table
+
+
+def shard_command(argv: list[str], num_shards: int, shard_index: int) -> list[str]:
+  """This process's command line (`argv` = sys.argv) as shard `shard_index` of `num_shards`."""
+  base, skip = [], False
+  for a in argv[1:]:
+    if skip:
+      skip = False
+    elif re.fullmatch(r'--(no)?processes', a):
+      skip = a == '--processes'  # its value is the next argument
+    elif not a.startswith('--processes='):
+      base.append(a)
+  return [sys.executable, '-m', 'gan_jax.sweep', *base, '--processes=1',
+          f'--num_shards={num_shards}', f'--shard_index={shard_index}']
+
+
+def run_processes(argv: list[str], processes: int) -> int:
+  """Runs this command as `processes` single-threaded shards in parallel, then merges.
+
+  The CPU default: one process per core, each pinned to one XLA thread (two
+  single-threaded processes beat one two-threaded one on these tiny nets). The
+  shards are plain `--num_shards P --shard_index i` runs, so a stopped run resumes
+  with the same command.
+  """
+  env = dict(os.environ)
+  env['XLA_FLAGS'] = env.get('XLA_FLAGS', xla_flags.CPU_SINGLE_THREAD)
+  children = [subprocess.Popen(shard_command(argv, processes, i), env=env)
+              for i in range(processes)]
+  codes = [c.wait() for c in children]
+  return max(codes)
+
+
+def _slurm_default(name: str, default: int) -> int:
+  """A SLURM array job's shard from its environment (0-based), else `default`."""
+  env = {'num_shards': 'SLURM_ARRAY_TASK_COUNT', 'shard_index': 'SLURM_ARRAY_TASK_ID'}[name]
+  value = os.environ.get(env)
+  if value is None:
+    return default
+  try:
+    n = int(value)
+  except ValueError:
+    raise ValueError(f'the environment variable {env}={value!r} must be an integer.') from None
+  if name == 'shard_index':
+    n -= int(os.environ.get('SLURM_ARRAY_TASK_MIN', '0') or 0)
+  return n
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  try:
-    if FLAGS.config is None:
-      raise ValueError('--config is required, e.g. --config experiments/mode_collapse_ring.py')
-    FLAGS.config.keys()  # ml_collections loads the file lazily; its errors surface here
+    raise ValueError(f'unexpected arguments {" ".join(argv[1:])!r}; every setting is a '
+                     '--flag or a --config.field override.')
+  if FLAGS.merge:
     if FLAGS.workdir is None:
-      FLAGS.workdir = main_lib.default_workdir(FLAGS['config'].config_filename)
-      print(f'gan_jax.sweep: writing to --workdir={FLAGS.workdir}', file=sys.stderr)
-    main_lib.check_workdir(FLAGS.workdir)
-    module = load_config_module(FLAGS['config'].config_filename)
-    table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only,
-                      published=getattr(module, 'PUBLISHED', None))
+      raise ValueError('--merge needs --workdir, the sweep workdir whose shards to merge.')
+    table, missing = merge(FLAGS.workdir)
+    print(table)
+    if missing:
+      shown = '; '.join(f'{v} seed {s}' for v, s in missing[:20])
+      print(f'gan_jax.sweep: {len(missing)} (variant, seed) pairs are not measured yet: '
+            f'{shown}{" ..." if len(missing) > 20 else ""}', file=sys.stderr)
+    return
+  if FLAGS.config is None:
+    raise ValueError('--config is required, e.g. --config experiments/mode_collapse_ring.py')
+  FLAGS.config.keys()  # ml_collections loads the file lazily; its errors surface here
+  if FLAGS.workdir is None:
+    FLAGS.workdir = main_lib.default_workdir(FLAGS['config'].config_filename)
+    print(f'gan_jax.sweep: writing to --workdir={FLAGS.workdir}', file=sys.stderr)
+  main_lib.check_workdir(FLAGS.workdir)
+  module = load_config_module(FLAGS['config'].config_filename)
+  num_shards = (FLAGS.num_shards if FLAGS['num_shards'].present
+                else _slurm_default('num_shards', 1))
+  shard_index = (FLAGS.shard_index if FLAGS['shard_index'].present
+                 else _slurm_default('shard_index', 0))
+  processes = FLAGS.processes
+  if processes is None:  # one single-threaded process per core on a CPU, else one.
+    import jax  # pylint: disable=g-import-not-at-top
+    sharded = FLAGS['num_shards'].present or 'SLURM_ARRAY_TASK_COUNT' in os.environ
+    processes = (os.cpu_count() or 1) if jax.default_backend() == 'cpu' and not sharded else 1
+  if processes < 1:
+    raise ValueError(f'--processes={processes} must be >= 1.')
+  if processes > 1:
+    if num_shards != 1:
+      raise ValueError(f'--processes={processes} runs its own shards; it cannot be combined '
+                       f'with --num_shards={num_shards} (pass --processes=1).')
+    # Everything is checked here first: a bad variant fails once, not in every child.
+    variants = expand(module.sweep, FLAGS.config)
+    if FLAGS.only is not None and not any(re.search(FLAGS.only, v.name) for v in variants):
+      raise ValueError(f'--only={FLAGS.only!r} matches no variant; the variants are: '
+                       + '; '.join(v.name for v in variants))
+    for v in variants:
+      _seeds(apply_overrides(FLAGS.config, v.overrides))
+    print(f'gan_jax.sweep: {processes} single-threaded processes (--processes=1 for one)',
+          file=sys.stderr)
+    code = run_processes(sys.argv, processes)
+    table, missing = merge(FLAGS.workdir)
+    print(table)
+    if FLAGS.only is not None:  # the pairs left out on purpose are not missing
+      missing = [(v, s) for v, s in missing if re.search(FLAGS.only, v)]
+    if code or missing:
+      raise ValueError(f'{len(missing)} (variant, seed) pairs are not measured (a shard '
+                       f'exited with {code}); rerun the same command to resume them.')
+    return
+  table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only,
+                    published=getattr(module, 'PUBLISHED', None),
+                    num_shards=num_shards, shard_index=shard_index)
+  if num_shards == 1:  # a shard's table is partial; `--merge` prints the whole one
+    print(table)
+
+
+def _main_or_exit(argv):
+  try:
+    main(argv)
   except (ValueError, FileNotFoundError, main_lib.CommandLineError) as e:
     print(f'gan_jax.sweep: error: {" ".join(str(e).split())}', file=sys.stderr)
     sys.exit(2)
-  print(table)
+  except Exception as e:  # pylint: disable=broad-except
+    # A bug: one paragraph, the traceback in <workdir>/error.log or a temporary file.
+    sys.exit(errors.report_bug(e, program='gan_jax.sweep', workdir=FLAGS.workdir))
 
 
 if __name__ == '__main__':
@@ -433,6 +671,7 @@ if __name__ == '__main__':
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from gan_jax import errors  # pylint: disable=g-import-not-at-top
   from gan_jax import main as main_lib  # pylint: disable=g-import-not-at-top
 
   FLAGS = flags.FLAGS
@@ -443,6 +682,14 @@ if __name__ == '__main__':
                       '(default: runs/<config file name>[_<variant>]).')
   flags.DEFINE_string('only', None, 'A regular expression: run only the variants whose '
                       "name it matches, e.g. 'non_saturating,unroll.steps=(0|10)$'.")
+  flags.DEFINE_integer('num_shards', 1, 'Split the (variant, seed) pairs over this many '
+                       'jobs (default: $SLURM_ARRAY_TASK_COUNT, else 1).')
+  flags.DEFINE_integer('shard_index', 0, "This job's shard, 0-based (default: "
+                       '$SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, else 0).')
+  flags.DEFINE_integer('processes', None, 'Run as this many single-threaded shard processes '
+                       'and merge (default: one per core on a CPU, 1 on an accelerator).')
+  flags.DEFINE_bool('merge', False, 'Only build results.md and the figures of --workdir '
+                    'from the shards that have finished, and list the missing pairs.')
 
   def parse_or_exit(argv):
     # The one-paragraph handler of gan_jax.main: a bad override is no traceback.
@@ -452,4 +699,4 @@ if __name__ == '__main__':
       print(f'gan_jax.sweep: error: {e}', file=sys.stderr)
       sys.exit(2)
 
-  app.run(main, flags_parser=parse_or_exit)
+  app.run(_main_or_exit, flags_parser=parse_or_exit)

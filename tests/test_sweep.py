@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -39,8 +41,8 @@ def test_expand_rejects_duplicates_and_empty_sweeps():
     sweep.expand(lambda add: None)
 
 
-@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 18),
-                                               ('mode_collapse_grid.py', 18)])
+@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 19),
+                                               ('mode_collapse_grid.py', 17)])
 def test_experiment_sweeps(name, num_variants):
   module = load_experiment(name)
   config = module.get_config()
@@ -175,3 +177,96 @@ def test_sweep_cli_errors_are_one_paragraph(tmp_path):
   assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
   assert err.startswith('gan_jax.sweep: error: --config.sweep.num_seed') and 'num_seeds' in err
   assert not (tmp_path / 'w').exists()
+
+
+def _tiny_ring():
+  config = load_experiment('mode_collapse_ring.py').get_config('quick')
+  config.model.g_widths = (8,)
+  config.model.d_widths = (8,)
+  config.train.batch_size = 16
+  config.train.num_steps = 6
+  config.sweep.eval_every = 3
+  config.sweep.num_seeds = 3
+  config.eval.num_samples = 60
+  return config
+
+
+def _tiny_sweep(add):
+  add(loss='non_saturating')
+  add(**{'model.pack': 2, 'train.batch_size': 32})
+
+
+def _csv_rows(workdir):
+  keep = ('variant', 'seed', 'status', 'step', 'modes', 'high_quality', 'kl', 'kl_all',
+          'diverged_at')
+  return sorted(tuple(r[k] for k in keep) for r in sweep.all_rows(workdir))
+
+
+def test_shard_pairs_split_every_variant_round_robin():
+  config = _tiny_ring()
+  variants = sweep.expand(_tiny_sweep)
+  configs = {v.name: sweep.apply_overrides(config, v.overrides) for v in variants}
+  shards = [sweep.shard_pairs(variants, configs, 2, i) for i in range(2)]
+  # Pairs (v0,0) (v0,1) (v0,2) (v1,0) (v1,1) (v1,2): evens to shard 0, odds to 1.
+  assert shards[0] == {'loss=non_saturating': [0, 2], 'model.pack=2,train.batch_size=32': [1]}
+  assert shards[1] == {'loss=non_saturating': [1], 'model.pack=2,train.batch_size=32': [0, 2]}
+  with pytest.raises(ValueError, match='--shard_index=2 must lie in'):
+    sweep.shard_pairs(variants, configs, 2, 2)
+
+
+def test_two_shards_merged_equal_one_shard_row_for_row(tmp_path):
+  config = _tiny_ring()
+  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+  sweep.run_sweep(config, _tiny_sweep, one)
+  sweep.run_sweep(config, _tiny_sweep, two, num_shards=2, shard_index=1)
+  _, missing = sweep.merge(two)
+  # Shard 0 has not run: exactly its pairs are reported missing.
+  assert missing == [('loss=non_saturating', 0), ('loss=non_saturating', 2),
+                     ('model.pack=2,train.batch_size=32', 1)]
+  sweep.run_sweep(config, _tiny_sweep, two, num_shards=2, shard_index=0)
+  table, missing = sweep.merge(two)
+  assert missing == []
+  assert sorted(os.listdir(two)) == sorted(
+      ['results.shard-000-of-002.csv', 'results.shard-001-of-002.csv', 'results.md',
+       'sweep.json', 'variants', 'samples.png', 'modes_over_training.png',
+       'modes_vs_quality.png'])
+  assert _csv_rows(two) == _csv_rows(one)
+  # The per-seed histories merge in seed order, equal to the unsharded run's.
+  a = sweep._merged_result(one, 'loss=non_saturating')  # pylint: disable=protected-access
+  b = sweep._merged_result(two, 'loss=non_saturating')  # pylint: disable=protected-access
+  np.testing.assert_allclose(b.high_quality, a.high_quality, atol=1e-6)
+  np.testing.assert_allclose(b.final_samples, a.final_samples, atol=1e-5)
+  # The tables agree but for the last column (steps/s: each shard timed itself).
+  with open(os.path.join(one, 'results.md')) as f:
+    one_table = f.read().split('\n\n', 2)[2]
+  without_speed = lambda t: [line.rsplit('|', 2)[0] for line in t.strip().splitlines()]
+  assert without_speed(table) == without_speed(one_table)
+  # A rerun under another layout resumes: every pair is measured, nothing runs.
+  sweep.run_sweep(config, _tiny_sweep, two)
+  assert not os.path.exists(os.path.join(two, 'results.csv'))
+
+
+def test_merge_of_a_directory_that_is_no_sweep_is_a_named_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match='holds no sweep.json'):
+    sweep.merge(str(tmp_path))
+
+
+def test_shard_command_replaces_processes_by_a_shard():
+  argv = ['sweep.py', '--config', 'c.py:quick', '--processes', '2', '--only=x',
+          '--config.seed=3', '--processes=2']
+  assert sweep.shard_command(argv, 2, 1)[1:] == [
+      '-m', 'gan_jax.sweep', '--config', 'c.py:quick', '--only=x', '--config.seed=3',
+      '--processes=1', '--num_shards=2', '--shard_index=1']
+
+
+def test_merge_cli_lists_the_missing_pairs(tmp_path):
+  config = _tiny_ring()
+  workdir = str(tmp_path / 'w')
+  sweep.run_sweep(config, _tiny_sweep, workdir, num_shards=2, shard_index=0)
+  proc = subprocess.run([sys.executable, '-m', 'gan_jax.sweep', '--workdir', workdir,
+                         '--merge'], capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  assert '| loss=non_saturating | 2 / 0 / 0 |' in proc.stdout
+  assert ('3 (variant, seed) pairs are not measured yet: loss=non_saturating seed 1; '
+          'model.pack=2,train.batch_size=32 seed 0; model.pack=2,train.batch_size=32 seed 2'
+          in proc.stderr)
