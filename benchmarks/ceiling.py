@@ -98,9 +98,12 @@ def xla_matmul_gflops(n: int = N, reps: int = 7) -> float:
                                   min_seconds=0) / 1e9
 
 
-def clean_env(threads: int | None = None) -> dict[str, str]:
-  """A copy of os.environ without FORCED_VARS (and with BLAS threads set if given)."""
-  env = {k: v for k, v in os.environ.items() if k not in FORCED_VARS}
+def clean_env(threads: int | None = None, clean: bool = True) -> dict[str, str]:
+  """A copy of os.environ without FORCED_VARS (and with BLAS threads set if given).
+
+  clean=False keeps FORCED_VARS (to measure the environment as set, threads alike).
+  """
+  env = {k: v for k, v in os.environ.items() if not (clean and k in FORCED_VARS)}
   if threads is not None:
     env.update({k: str(threads) for k in THREAD_VARS})
   return env
@@ -112,16 +115,19 @@ class NumpyProbe:
   The worker imports numpy only (no JAX) and stays alive, so a benchmark can
   re-measure the rate right beside each of its timings at the cost of the
   matmuls alone. `threads`: BLAS threads of the worker (None: OpenBLAS's default).
+  clean=False: a worker with the environment as set (for comparison only).
   """
 
-  def __init__(self, threads: int | None = None):
+  def __init__(self, threads: int | None = None, clean: bool = True):
     self.threads = threads
     self._proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), '--worker'], env=clean_env(threads),
+        [sys.executable, os.path.abspath(__file__), '--worker'],
+        env=clean_env(threads, clean),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     self.info = json.loads(self._proc.stdout.readline())
     # What was removed from the worker's environment (the parent keeps it).
-    self.info['removed'] = {k: os.environ[k] for k in FORCED_VARS if k in os.environ}
+    self.info['removed'] = {k: os.environ[k] for k in FORCED_VARS
+                            if clean and k in os.environ}
 
   def gflops(self, n: int = N, reps: int = 7) -> float:
     self._proc.stdin.write(f'{n} {reps}\n')
@@ -161,7 +167,7 @@ def header(probe: NumpyProbe) -> list[str]:
   return [f'Load average (1, 5, 15 min): {loadavg()}.',
           f'numpy BLAS kernel in this process: {here["architecture"]} (forcing variables: '
           f'{forced}); in the clean-env probe: {probe.info["architecture"]} '
-          f'(threads {probe.info.get("num_threads")}).']
+          f'(BLAS threads {probe.info.get("num_threads")}).']
 
 
 # ---------------------------------------------------------------------------
@@ -252,13 +258,14 @@ def main(argv=None) -> None:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from gan_jax import xla_flags  # pylint: disable=g-import-not-at-top
     os.environ.setdefault('XLA_FLAGS', xla_flags.CPU_SINGLE_THREAD)
-  with NumpyProbe(args.threads) as probe:
+  with NumpyProbe(args.threads) as probe, NumpyProbe(args.threads, clean=False) as set_probe:
     lines = header(probe)
-    as_set = numpy_matmul_gflops(args.n, args.reps)
+    as_set = set_probe.gflops(args.n, args.reps)
     rates = measure(probe, args.n, args.reps)
+    as_set_kernel = set_probe.info['architecture']
   lines += ['', f'| float32 {args.n}^3 matmul | kernel | GFLOP/s (median of {args.reps}) |',
             '|---|---|---|',
-            f'| numpy, environment as set | {blas_info()["architecture"]} | {as_set:.1f} |',
+            f'| numpy, environment as set | {as_set_kernel} | {as_set:.1f} |',
             f'| numpy, {" and ".join(FORCED_VARS)} removed | {probe.info["architecture"]} | '
             f'{rates["numpy"]:.1f} |',
             f'| XLA jit(jnp.dot) | - | {rates["xla"]:.1f} |',
