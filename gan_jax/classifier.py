@@ -343,6 +343,11 @@ def _train_command(data_config: Any, workdir: str) -> str:
   return cmd
 
 
+def exists(path: str, data_config: Any) -> bool:
+  """Whether `path` (a classifier workdir or a cache) holds a classifier for `data_config`."""
+  return os.path.exists(os.path.join(resolve_workdir(path, data_config), METADATA_FILE))
+
+
 def load_for(path: str, data_config: Any) -> TrainedClassifier:
   """The classifier at `path` (a classifier workdir or a cache of them) for `data_config`.
 

@@ -130,6 +130,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.train.num_steps = 10_000
   c.train.log_every = 100
   c.train.eval_every = 1000
+  c.train.sample_every = 0                          # sample grid + curves.png between evals (0 = at evals only).
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
   c.train.freeze_g = False                          # D trains against a fixed G (gan_jax.vanishing).
@@ -137,6 +138,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 2500                         # mixtures: samples for mode metrics.
   c.eval.classifier = ''  # images: a gan_jax.classifier workdir or cache dir; metrics on eval.num_samples ('' = off).
+  c.eval.train_classifier_epochs = 0  # > 0: a missing eval.classifier is trained (so many epochs) when first needed.
   return c
 
 

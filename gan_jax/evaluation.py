@@ -232,9 +232,29 @@ class Evaluator:
         self.labels = jnp.arange(self.num_samples) % spec.num_classes
     self._sample = jax.jit(functools.partial(steps.generate, spec))
     self.classifier = None
+    self._deferred_classifier = None
     path = config.eval.get('classifier') or ''
     if path and not self.is_mixture:
-      self._init_classifier(path, jax.random.fold_in(key, 1))
+      epochs = int(config.eval.get('train_classifier_epochs', 0) or 0)
+      if epochs > 0 and not classifier_lib.exists(path, config.data):
+        # Trained when first needed, so G's first pictures come without waiting for it.
+        self._deferred_classifier = (path, epochs, jax.random.fold_in(key, 1))
+      else:
+        self._init_classifier(path, jax.random.fold_in(key, 1))
+
+  def ensure_classifier(self) -> None:
+    """Trains the classifier that config.eval.train_classifier_epochs deferred, if any."""
+    if self._deferred_classifier is None:
+      return
+    path, epochs, key = self._deferred_classifier
+    workdir = classifier_lib.resolve_workdir(path, self.config.data)
+    print(f'Training the evaluation classifier ({epochs} epoch(s), '
+          f'config.eval.train_classifier_epochs) into {workdir}.', flush=True)
+    meta = classifier_lib.train(self.config.data, workdir, num_epochs=epochs)
+    print(f'Evaluation classifier: {100 * meta["test_accuracy"]:.2f} % test accuracy '
+          f'({meta["train_seconds"]:.0f} s).', flush=True)
+    self._deferred_classifier = None
+    self._init_classifier(path, key)
 
   def _init_classifier(self, path: str, key: jax.Array) -> None:
     config = self.config
@@ -283,20 +303,25 @@ class Evaluator:
     return os.path.join(workdir, 'samples', *(('ema',) if ema else ()),
                         f'step_{step:07d}.png')
 
-  def __call__(self, state: steps.GANState, step: int, workdir: str) -> dict[str, float]:
+  def __call__(self, state: steps.GANState, step: int, workdir: str, *,
+               classifier: bool = True) -> dict[str, float]:
     """Metrics and a picture of G; with an EMA (`ema`), of the EMA G too.
 
     The raw G's keys are `eval/<metric>`, the EMA G's `eval/ema/<metric>` (the
     same metrics at the same z); its picture is `sample_path(..., ema=True)`.
-    The EMA G runs with the raw G's BatchNorm statistics.
+    The EMA G runs with the raw G's BatchNorm statistics. `classifier=False`
+    skips the classifier metrics (the loop's cheap picture steps).
     """
-    results = self._evaluate(state, step, workdir, use_ema=False)
+    if classifier:
+      self.ensure_classifier()
+    results = self._evaluate(state, step, workdir, use_ema=False, classifier=classifier)
     if self.ema:
-      results.update(self._evaluate(state, step, workdir, use_ema=True))
+      results.update(self._evaluate(state, step, workdir, use_ema=True,
+                                    classifier=classifier))
     return results
 
   def _evaluate(self, state: steps.GANState, step: int, workdir: str, *,
-                use_ema: bool) -> dict[str, float]:
+                use_ema: bool, classifier: bool = True) -> dict[str, float]:
     samples = self.samples(state, use_ema=use_ema)
     prefix = 'eval/ema/' if use_ema else 'eval/'
     path = self.sample_path(workdir, step, ema=use_ema)
@@ -310,7 +335,7 @@ class Evaluator:
           title=(f'step {step}{which}: {results[prefix + "modes"]:.0f} modes, '
                  f'{100 * results[prefix + "high_quality"]:.1f}% high quality'))
     else:
-      if self.classifier is not None:
+      if classifier and self.classifier is not None:
         results.update({prefix + k[len('eval/'):]: v for k, v in
                         self.classifier_metrics(state, use_ema=use_ema).items()})
       names = tuple(self.config.data.get('class_names', None) or ())
@@ -348,6 +373,7 @@ def reference_metrics(config: ml_collections.ConfigDict,
   data_info = input_pipeline.get_info(config.data)
   spec = factory.build_spec(config, data_info)
   evaluator = Evaluator(config, spec, data_info)
+  evaluator.ensure_classifier()
   if evaluator.classifier is None:
     raise ValueError(f'data.name={config.data.name!r} has no classifier metrics.')
   n = evaluator.clf_z.shape[0]

@@ -131,6 +131,12 @@ def _train_options(train_cfg: ml_collections.ConfigDict) -> dict[str, int]:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
       raise ValueError(f'config.train.{field}={value!r} must be a positive integer.')
     options[field] = int(value)
+  sample_every = train_cfg.get('sample_every') or 0
+  if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) or (
+      sample_every < 0):
+    raise ValueError(f'config.train.sample_every={sample_every!r} must be an integer >= 0 '
+                     '(0: pictures at evaluations only).')
+  options['sample_every'] = int(sample_every)
   return options
 
 
@@ -210,6 +216,13 @@ def _check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
           'add a penalty, or check the data.')
 
 
+def _draw_curves(workdir: str, spec: steps.GANSpec) -> None:
+  history = workdir_lib.read_history(workdir)
+  if history:
+    plotting.training_curves(history, os.path.join(workdir, 'curves.png'),
+                             probabilistic=spec.loss.probabilistic)
+
+
 def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
           checkpointer, evaluator, stop, workdir, on_done=None
           ) -> tuple[int, dict[str, float]]:
@@ -222,6 +235,7 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
   multi_process = jax.process_count() > 1
   num_steps = options['num_steps']
   log_every, eval_every = options['log_every'], options['eval_every']
+  sample_every = options['sample_every']
   ckpt_every = options['checkpoint_every']
   # Rows of the current log period. A checkpoint (or a preemption) inside a period
   # saves them beside it, so a resumed run logs exactly the rows of an
@@ -285,15 +299,22 @@ def _loop(options, spec, mesh, state, data, start_step, step_fn, writer,
       bar.update(1)
       if done % log_every == 0 or done == num_steps:
         flush(done)
-      if done % eval_every == 0 or done == num_steps:
+      evaluate = done % eval_every == 0 or done == num_steps
+      if evaluate or (sample_every and done % sample_every == 0):
         t0 = time.perf_counter()
         if is_main:
-          last_eval = evaluator(host_local(state) if multi_process else state, done,
-                                workdir)
-          writer.write(done, last_eval)
+          # Picture steps between evaluations skip the classifier (cheap); the
+          # curves are redrawn so that both are on disk from the first minutes.
+          metrics = evaluator(host_local(state) if multi_process else state, done,
+                              workdir, classifier=evaluate)
+          if evaluate:
+            last_eval = metrics
+            writer.write(done, last_eval)
           writer.image(done, 'samples', evaluator.sample_path(workdir, done))
           if evaluator.ema:
             writer.image(done, 'samples_ema', evaluator.sample_path(workdir, done, ema=True))
+          if not evaluate:
+            _draw_curves(workdir, spec)
         paused += time.perf_counter() - t0
       if done % ckpt_every == 0 or done == num_steps:
         t0 = time.perf_counter()
@@ -387,9 +408,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                             on_done=lambda metrics: writer.hparams(config, metrics))
 
   if is_main:
-    history = workdir_lib.read_history(workdir)
-    if history:
-      plotting.training_curves(history, os.path.join(workdir, 'curves.png'),
-                               probabilistic=spec.loss.probabilistic)
+    _draw_curves(workdir, spec)
     workdir_lib.write_results(workdir, step, last_eval)
   return last_eval

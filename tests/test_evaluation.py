@@ -249,9 +249,32 @@ def test_evaluation_cli_takes_config_overrides(tmp_path, capsys):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   config = os.path.join(root, 'experiments', 'cgan_fashion_mnist.py')
   rc = evaluation_lib.main(['--config', config,
-                            f'--config.eval.classifier={tmp_path / "none"}'])
+                            f'--config.eval.classifier={tmp_path / "none"}',
+                            '--config.eval.train_classifier_epochs=0'])
   err = capsys.readouterr().err.strip()
   assert rc == 2 and '\n' not in err
   assert err.startswith("gan_jax.evaluation: error: config.eval.classifier=") and 'none' in err
   assert evaluation_lib.main(['--config', config, '--config.eval.clasifier=x']) == 2
   assert 'clasifier' in capsys.readouterr().err
+
+
+def test_a_missing_classifier_is_trained_when_first_needed_after_early_pictures(tiny, tmp_path):
+  data, _, _ = tiny
+  cache = str(tmp_path / 'cache')
+  config = _cgan_config(data, cache)
+  config.train.update(dict(num_steps=4, eval_every=4, checkpoint_every=4, sample_every=1))
+  config.eval.train_classifier_epochs = 1
+  workdir = str(tmp_path / 'run')
+  last = train.train_and_evaluate(config, workdir)
+  clf_meta = os.path.join(cache, classifier.dataset_key(data), 'classifier.json')
+  assert os.path.exists(clf_meta)
+  # Pictures (and the curves) of steps 1-3 came before the classifier existed.
+  early = os.path.join(workdir, 'samples', 'step_0000001.png')
+  assert os.path.getmtime(early) <= os.path.getmtime(clf_meta)
+  for step in (1, 2, 3, 4):
+    assert os.path.exists(os.path.join(workdir, 'samples', f'step_{step:07d}.png'))
+  assert os.path.exists(os.path.join(workdir, 'curves.png'))
+  assert 'eval/label_accuracy' in last and 'eval/ema/label_accuracy' not in last
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    eval_steps = [r['step'] for r in map(json.loads, f) if 'eval/label_accuracy' in r]
+  assert eval_steps == [4]  # picture steps log no evaluation
