@@ -203,6 +203,16 @@ def _sample_many(sample_fn, g_params, g_batch_stats, z: jax.Array,
   return np.concatenate(chunks)[:n]
 
 
+def _check_writable(directory: str, field: str) -> None:
+  """ValueError naming `field` unless `directory` is or can be made a writable directory."""
+  existing = os.path.abspath(directory)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise ValueError(f'{field}: {directory!r} cannot be created ({existing!r} is not a '
+                     'writable directory).')
+
+
 class Evaluator:
   """Samples G at fixed noise and measures what the dataset allows."""
 
@@ -237,7 +247,10 @@ class Evaluator:
     if path and not self.is_mixture:
       epochs = int(config.eval.get('train_classifier_epochs', 0) or 0)
       if epochs > 0 and not classifier_lib.exists(path, config.data):
-        # Trained when first needed, so G's first pictures come without waiting for it.
+        # Trained when first needed, so G's first pictures come without waiting for it;
+        # where it will be saved is checked now, before anything is written.
+        _check_writable(classifier_lib.resolve_workdir(path, config.data),
+                        'config.eval.classifier')
         self._deferred_classifier = (path, epochs, jax.random.fold_in(key, 1))
       else:
         self._init_classifier(path, jax.random.fold_in(key, 1))
