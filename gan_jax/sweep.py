@@ -43,7 +43,8 @@ Splitting a sweep over jobs and hosts, with no coordinator: `--num_shards N
 runs every N-th (variant, seed) pair into results.shard-00i-of-00N.csv of the
 shared workdir; `--merge --workdir W` builds results.md and the figures from
 whatever shards have finished and lists the missing pairs. On a CPU the default
-is one single-threaded process per core (`--processes`), merged at the end.
+is one single-threaded process per core (`--processes`), merged at the end, for
+sweeps long enough that training, not compilation, dominates.
 """
 
 from __future__ import annotations
@@ -74,12 +75,26 @@ import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from gan_jax import config_base
+from gan_jax import image_seeds
 from gan_jax import input_pipeline
 from gan_jax import plotting
 from gan_jax import seeds as seeds_lib
+from gan_jax import train
+from gan_jax.datasets import base as data_base
+
+# The data kinds `run_sweep` and `merge` dispatch on (`DataInfo.kind`), never a name.
+MIXTURE, IMAGE = data_base.MIXTURE, data_base.IMAGE
 
 CSV_FIELDS = ('variant', 'seed', 'status', 'step', 'modes', 'high_quality', 'kl',
               'kl_all', 'diverged_at', 'wall_s', 'steps_per_s', 'error', 'overrides')
+# An image sweep's results.csv: the same bookkeeping columns, the image metrics
+# instead of the mixture ones (empty where the data or the config has none, e.g.
+# every metric without eval.classifier) and each seed's main workdir. A second
+# layout rather than extra empty columns in CSV_FIELDS, so that the mixture
+# results files (and sweeps resuming into them) keep their header.
+IMAGE_CSV_FIELDS = (('variant', 'seed', 'status', 'step') + image_seeds.METRICS
+                    + ('diverged_at', 'wall_s', 'steps_per_s', 'error', 'overrides',
+                       'workdir'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,10 +196,10 @@ def read_rows(path: str) -> list[dict]:
     return list(csv.DictReader(f))
 
 
-def append_rows(path: str, rows: list[dict]) -> None:
+def append_rows(path: str, rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> None:
   new = not os.path.exists(path)
   with open(path, 'a', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    writer = csv.DictWriter(f, fieldnames=fields)
     if new:
       writer.writeheader()
     writer.writerows(rows)
@@ -332,6 +347,10 @@ def _strip_pair(variants: list[Variant]) -> tuple[str, str] | None:
 
 def _seeds(config: ml_collections.ConfigDict) -> list[int]:
   """config.seed, config.seed + 1, ...: `config.sweep.num_seeds` of them."""
+  if 'sweep' not in config or 'num_seeds' not in config.sweep:
+    raise ValueError('the config has no sweep.num_seeds field; a sweep config sets '
+                     'c.sweep = ml_collections.ConfigDict(dict(num_seeds=...)) in '
+                     'get_config() (see experiments/mode_collapse_stacked.py).')
   num_seeds = int(config.sweep.num_seeds)
   if num_seeds < 1:
     raise ValueError(f'config.sweep.num_seeds={num_seeds} must be >= 1.')
@@ -446,6 +465,13 @@ def merge(workdir: str) -> tuple[str, list[tuple[str, int]]]:
   try:
     with open(plan_path) as f:
       plan = json.load(f)
+  except ValueError as e:
+    raise ValueError(f'{plan_path} is corrupt ({type(e).__name__}: {e}).') from None
+  if not isinstance(plan, dict):
+    raise ValueError(f'{plan_path} is corrupt (not a JSON object).')
+  if plan.get('kind', MIXTURE) == IMAGE:
+    return _merge_images(workdir, plan, plan_path)
+  try:
     variants = [Variant(v['name'], ast.literal_eval(v['overrides'])) for v in plan['variants']]
     seeds_of = {v['name']: [int(s) for s in v['seeds']] for v in plan['variants']}
     published = [(ast.literal_eval(e[0]),) + tuple(e[1:]) for e in plan['published']]
@@ -508,6 +534,10 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
   configs = {v.name: apply_overrides(config, v.overrides) for v in variants}
   # Every variant's seed count and the shard are checked before anything is written.
   mine = shard_pairs(variants, configs, num_shards, shard_index)
+  if input_pipeline.get_info(config.data).kind == IMAGE:
+    return _run_image_sweep(config, variants, configs, mine, workdir, only=only,
+                            published=published, num_shards=num_shards,
+                            shard_index=shard_index)
   os.makedirs(os.path.join(workdir, 'variants'), exist_ok=True)
   _write_plan(workdir, config, variants, configs, published)
   csv_path = shard_file(workdir, num_shards, shard_index)
@@ -547,6 +577,219 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
   return table
 
 
+# ---------------------------------------------------------------------------
+# Image datasets: each (variant, seed) is one gan_jax.main run (image_seeds.py).
+# ---------------------------------------------------------------------------
+
+# The image table's metric columns: (CSV field, header, scale, digits). A column
+# that no row has a value for (e.g. stacked modes of a CGAN) is left out.
+IMAGE_COLUMNS = (
+    ('label_accuracy', 'label accuracy %', 100.0, 1),
+    ('classifier_fd', 'classifier FD', 1.0, 2),
+    ('stacked_modes', 'stacked modes (of {n})', 1.0, 1),
+    ('stacked_kl', 'stacked KL(modes ‖ uniform)', 1.0, 3),
+    ('class_coverage', 'classes covered (of {n})', 1.0, 2),
+    ('class_kl', 'KL(classes ‖ uniform)', 1.0, 3),
+    ('classifier_score', 'classifier score', 1.0, 2),
+)
+
+
+def _image_row(variant: Variant, result: image_seeds.SeedResult, workdir: str) -> dict:
+  row = dict(variant=variant.name, seed=result.seed, status=result.status,
+             step=result.step, diverged_at=result.diverged_at,
+             wall_s=f'{result.wall_s:.1f}',
+             steps_per_s='' if math.isnan(result.steps_per_s) else f'{result.steps_per_s:.1f}',
+             error=result.error, overrides=repr(variant.overrides),
+             workdir=os.path.relpath(result.workdir, workdir))
+  for k in image_seeds.METRICS:
+    row[k] = f'{result.metrics[k]:.6g}' if k in result.metrics else ''
+  return row
+
+
+def _published_image_cell(entries) -> str:
+  """'Metz et al. Table 2, 1/4 D, K = 0: 30.6 / 5.99' (modes / KL) per published row."""
+  return '<br>'.join(f'{source}: {modes:g} / {kl:.2f}' for source, modes, kl in entries or ()
+                     ) or '-'
+
+
+def image_summary_table(rows: list[dict], variants: list[Variant], *, num_classes: int,
+                        published: list | None = None) -> str:
+  """Markdown for an image sweep: mean ± std (ddof = 1) and standard error over seeds.
+
+  Only 'ok' runs have final metrics: a seed that diverged ('nan') or failed is
+  counted, not averaged (its workdir keeps the last good checkpoint, not an
+  evaluation of the diverged G). `published` entries are (overrides, source,
+  stacked modes, stacked KL), matched as in `published_rows`; the column is
+  there only when some variant has published rows. steps/s: the mean over seeds
+  of each seed's training speed.
+  """
+  columns = [c for c in IMAGE_COLUMNS if any(r.get(c[0]) for r in rows)]
+  published = published if any(published_rows(published, v) for v in variants) else None
+  head = ['variant', 'runs (ok / nan / failed)'] + [
+      c[1].format(n=num_classes) for c in columns]
+  if published:
+    head.append('published: modes / KL')
+  head.append('steps/s (per seed)')
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for variant in variants:
+    rs = [r for r in rows if r['variant'] == variant.name]
+    if not rs:
+      continue
+    counts = {s: sum(r['status'] == s for r in rs) for s in ('ok', 'nan', 'failed')}
+    scored = [r for r in rs if r['status'] == 'ok']
+    cells = [variant.name, f'{counts["ok"]} / {counts["nan"]} / {counts["failed"]}']
+    for field, _, scale, digits in columns:
+      cells.append(_mean_std([float(r[field]) for r in scored if r.get(field)],
+                             scale, digits))
+    if published:
+      cells.append(_published_image_cell(published_rows(published, variant)))
+    speeds = [float(r['steps_per_s']) for r in scored if r.get('steps_per_s')]
+    cells.append(f'{np.mean(speeds):.1f}' if speeds else '-')
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def _write_image_plan(workdir: str, config: ml_collections.ConfigDict,
+                      variants: list[Variant], configs: dict[str, ml_collections.ConfigDict],
+                      published) -> None:
+  """sweep.json of an image sweep: what `merge` needs, so that it reads no config file."""
+  plan = dict(
+      kind=IMAGE, data=image_seeds.data_label(config),
+      protocol=str(config.sweep.get('protocol', '')),
+      num_steps=int(config.train.num_steps), batch_size=int(config.train.batch_size),
+      eval_samples=int(config.eval.num_samples),
+      classifier=str(config.eval.get('classifier') or ''),
+      num_classes=image_seeds.num_classes(config),
+      variants=[dict(name=v.name, overrides=repr(v.overrides),
+                     seeds=_seeds(configs[v.name])) for v in variants],
+      published=[[repr(e[0])] + list(e[1:]) for e in published or ()])
+  _write_atomic(os.path.join(workdir, 'sweep.json'), json.dumps(plan, indent=1) + '\n')
+
+
+def _image_sample_sheet(workdir: str, variants: list[Variant], rows: list[dict]) -> None:
+  """samples.png: each variant's seeds' final sample grids, a row per variant."""
+  panels = {}
+  for v in variants:
+    cells = []
+    for r in sorted((r for r in rows if r['variant'] == v.name), key=lambda r: int(r['seed'])):
+      title = f'seed {r["seed"]}'
+      if r.get('stacked_modes'):
+        title += f', {float(r["stacked_modes"]):.0f} modes'
+      if r.get('label_accuracy'):
+        title += f', {100 * float(r["label_accuracy"]):.0f}% labels'
+      if r['status'] != 'ok':
+        title += f' ({r["status"]})'
+      cells.append((title, image_seeds.final_sample_path(os.path.join(workdir, r['workdir']))))
+    panels[v.name] = cells
+  image_seeds.sample_sheet(panels, os.path.join(workdir, 'samples.png'))
+
+
+def _merge_images(workdir: str, plan: dict, plan_path: str
+                  ) -> tuple[str, list[tuple[str, int]]]:
+  """`merge` for an image sweep: results.md (`image_summary_table`) and samples.png."""
+  try:
+    variants = [Variant(v['name'], ast.literal_eval(v['overrides'])) for v in plan['variants']]
+    seeds_of = {v['name']: [int(s) for s in v['seeds']] for v in plan['variants']}
+    published = [(ast.literal_eval(e[0]),) + tuple(e[1:]) for e in plan['published']]
+    num_classes = int(plan['num_classes'])
+  except (ValueError, KeyError, TypeError, SyntaxError) as e:
+    raise ValueError(f'{plan_path} is corrupt ({type(e).__name__}: {e}).') from None
+  rows = [r for r in all_rows(workdir) if r['variant'] in seeds_of]
+  have = {(r['variant'], int(r['seed'])) for r in rows}
+  missing = [(v.name, s) for v in variants for s in seeds_of[v.name] if (v.name, s) not in have]
+  _image_sample_sheet(workdir, variants, rows)
+  table = image_summary_table(rows, variants, num_classes=num_classes, published=published)
+  wall = sum(float(r['wall_s']) for r in rows)
+  ran = [v for v in variants if any(r['variant'] == v.name for r in rows)]
+  seed_counts = sorted({len(seeds_of[v.name]) for v in ran})
+  files = sorted({r['_file'] for r in rows})
+  classifier = (f'classifier metrics from {plan["classifier"]} on {plan["eval_samples"]} '
+                'samples of one fixed z per seed (gan_jax.evaluation: label accuracy, '
+                'the Fréchet distance in its features, stacked modes and KL of the mode '
+                'histogram to uniform as in VEEGAN / PacGAN)' if plan['classifier'] else
+                'no classifier metrics (config.eval.classifier is empty)')
+  header = (f'# {plan["data"]} ({plan["protocol"] or "default"} protocol): '
+            f'{len(ran)} of {len(variants)} variants x '
+            f'{"/".join(str(n) for n in seed_counts)} seeds\n\n'
+            f'{plan["num_steps"]} steps, batch {plan["batch_size"]}; each seed is a '
+            f'gan_jax.main run in runs/<variant>/seed_<s>, its final evaluation tabulated: '
+            f'{classifier}. Mean ± std (ddof = 1) over the ok seeds, and the standard '
+            'error; diverged (nan) and failed seeds are counted, not averaged. Training '
+            f'wall time, all seeds, summed over processes: {wall:.0f} s. Merged from '
+            f'{", ".join(files) or "no file"}'
+            + (f'; {len(missing)} (variant, seed) pairs not run yet.' if missing else '.')
+            + '\n\n')
+  _write_atomic(os.path.join(workdir, 'results.md'), header + table)
+  return table, missing
+
+
+def _check_header(path: str, fields: tuple[str, ...]) -> None:
+  """A results file of another layout (a mixture sweep's) is not appended to."""
+  if not os.path.exists(path):
+    return
+  with open(path, newline='') as f:
+    header = next(csv.reader(f), None)
+  if header is not None and tuple(header) != tuple(fields):
+    raise ValueError(f'{path} has the columns {",".join(header)}, not those of an image '
+                     'sweep; use another --workdir.')
+
+
+def _run_image_sweep(config: ml_collections.ConfigDict, variants: list[Variant],
+                     configs: dict[str, ml_collections.ConfigDict],
+                     mine: dict[str, list[int]], workdir: str, *, only: str | None,
+                     published: list | None, num_shards: int, shard_index: int) -> str:
+  """`run_sweep` for image data: every pair of this shard is one main run, in order.
+
+  The variant's missing evaluation classifier is trained first (once, under a
+  lock: `image_seeds.prepare_classifier`); if that fails, the variant's seeds
+  are recorded as failed. After each variant the table and samples.png are
+  `merge`d from every results file present.
+  """
+  csv_path = shard_file(workdir, num_shards, shard_index)
+  _check_header(csv_path, IMAGE_CSV_FIELDS)
+  os.makedirs(os.path.join(workdir, image_seeds.RUNS_DIR), exist_ok=True)
+  _write_image_plan(workdir, config, variants, configs, published)
+  sweep_start = time.perf_counter()
+  done = {(r['variant'], int(r['seed'])) for r in all_rows(workdir)}
+  todo = [(v, [s for s in mine.get(v.name, []) if (v.name, s) not in done])
+          for v in variants if only is None or re.search(only, v.name)]
+  todo = [(v, seeds) for v, seeds in todo if seeds]
+  total = sum(len(s) for _, s in todo)
+  if done:
+    print(f'{len(done)} (variant, seed) pairs already measured in {workdir}; '
+          f'{total} to run in this process.')
+  count = 0
+  for v, seeds in todo:
+    t0 = time.perf_counter()
+    try:
+      image_seeds.prepare_classifier(configs[v.name])
+    except Exception as e:  # pylint: disable=broad-except
+      error = f'{type(e).__name__}: {e}'.replace('\n', ' ')[:500]
+      traceback.print_exc()
+      append_rows(csv_path, [dict(
+          variant=v.name, seed=s, status='failed', step=0, diverged_at=0,
+          wall_s=f'{time.perf_counter() - t0:.1f}', error=error,
+          overrides=repr(v.overrides), workdir='') for s in seeds], IMAGE_CSV_FIELDS)
+      count += len(seeds)
+      print(f'{v.name}: FAILED before training ({error})', flush=True)
+      continue
+    for s in seeds:
+      count += 1
+      result = image_seeds.run_seed(
+          configs[v.name], s, image_seeds.seed_workdir(workdir, _file_name(v.name), s))
+      append_rows(csv_path, [_image_row(v, result, workdir)], IMAGE_CSV_FIELDS)
+      shown = ', '.join(f'{k} {x:.4g}' for k, x in result.metrics.items()) or 'no metrics'
+      print(f'[{count}/{total}] {v.name} seed {s}: {result.status} ({shown}), '
+            f'{result.wall_s:.0f} s' + (f'; {result.error}' if result.error else ''),
+            flush=True)
+    merge(workdir)
+  table, missing = merge(workdir)
+  print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation)'
+        + (f'; {len(missing)} (variant, seed) pairs of the sweep are not measured yet.'
+           if missing else '.'))
+  return table
+
+
 def shard_command(argv: list[str], num_shards: int, shard_index: int) -> list[str]:
   """This process's command line (`argv` = sys.argv) as shard `shard_index` of `num_shards`."""
   base, skip = [], False
@@ -575,6 +818,31 @@ def run_processes(argv: list[str], processes: int) -> int:
               for i in range(processes)]
   codes = [c.wait() for c in children]
   return max(codes)
+
+
+# Below this many seed-steps a sweep is mostly compilation, which every process would
+# repeat for every variant: the ring's `:quick` sweep took 311 s as two processes on
+# this 2-core machine, against 4,000 seed-steps of training.
+MIN_SEED_STEPS_PER_EXTRA_PROCESS = 200_000
+
+
+def default_processes(sweep_fn: Callable, config: ml_collections.ConfigDict,
+                      only: str | None = None, *, sharded: bool = False) -> int:
+  """One single-threaded process per core on a CPU for a sweep long enough to pay for it.
+
+  1 on an accelerator, inside a sharded job (--num_shards / a SLURM array), or
+  when the sweep trains fewer than MIN_SEED_STEPS_PER_EXTRA_PROCESS seed-steps per
+  extra process.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.default_backend() != 'cpu' or sharded or 'SLURM_ARRAY_TASK_COUNT' in os.environ:
+    return 1
+  work = 0
+  for v in expand(sweep_fn, config):
+    if only is None or re.search(only, v.name):
+      cfg = apply_overrides(config, v.overrides)
+      work += int(cfg.train.num_steps) * len(_seeds(cfg))
+  return max(1, min(os.cpu_count() or 1, 1 + work // MIN_SEED_STEPS_PER_EXTRA_PROCESS))
 
 
 def _slurm_default(name: str, default: int) -> int:
@@ -619,10 +887,9 @@ def main(argv):
   shard_index = (FLAGS.shard_index if FLAGS['shard_index'].present
                  else _slurm_default('shard_index', 0))
   processes = FLAGS.processes
-  if processes is None:  # one single-threaded process per core on a CPU, else one.
-    import jax  # pylint: disable=g-import-not-at-top
-    sharded = FLAGS['num_shards'].present or 'SLURM_ARRAY_TASK_COUNT' in os.environ
-    processes = (os.cpu_count() or 1) if jax.default_backend() == 'cpu' and not sharded else 1
+  if processes is None:
+    processes = default_processes(module.sweep, FLAGS.config, FLAGS.only,
+                                  sharded=FLAGS['num_shards'].present)
   if processes < 1:
     raise ValueError(f'--processes={processes} must be >= 1.')
   if processes > 1:
@@ -660,6 +927,10 @@ def _main_or_exit(argv):
   except (ValueError, FileNotFoundError, main_lib.CommandLineError) as e:
     print(f'gan_jax.sweep: error: {" ".join(str(e).split())}', file=sys.stderr)
     sys.exit(2)
+  except train.Preempted as e:
+    # An image seed stopped by SIGTERM / SIGINT after a checkpoint: rerun to resume.
+    print(f'gan_jax.sweep: {e}', file=sys.stderr)
+    sys.exit(main_lib.EXIT_PREEMPTED)
   except Exception as e:  # pylint: disable=broad-except
     # A bug: one paragraph, the traceback in <workdir>/error.log or a temporary file.
     sys.exit(errors.report_bug(e, program='gan_jax.sweep', workdir=FLAGS.workdir))
@@ -687,7 +958,8 @@ if __name__ == '__main__':
   flags.DEFINE_integer('shard_index', 0, "This job's shard, 0-based (default: "
                        '$SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, else 0).')
   flags.DEFINE_integer('processes', None, 'Run as this many single-threaded shard processes '
-                       'and merge (default: one per core on a CPU, 1 on an accelerator).')
+                       'and merge (default: one per core on a CPU for a sweep of 200k+ '
+                       'seed-steps, else 1; 1 on an accelerator).')
   flags.DEFINE_bool('merge', False, 'Only build results.md and the figures of --workdir '
                     'from the shards that have finished, and list the missing pairs.')
 

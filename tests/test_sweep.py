@@ -270,3 +270,15 @@ def test_merge_cli_lists_the_missing_pairs(tmp_path):
   assert ('3 (variant, seed) pairs are not measured yet: loss=non_saturating seed 1; '
           'model.pack=2,train.batch_size=32 seed 0; model.pack=2,train.batch_size=32 seed 2'
           in proc.stderr)
+
+
+def test_default_processes_use_the_cores_only_for_long_sweeps(monkeypatch):
+  monkeypatch.setattr(os, 'cpu_count', lambda: 2)
+  module = load_experiment('mode_collapse_ring.py')
+  quick = module.get_config('quick')
+  assert sweep.default_processes(module.sweep, quick) == 1  # compilation-bound
+  full = module.get_config()
+  assert sweep.default_processes(module.sweep, full) == 2
+  assert sweep.default_processes(module.sweep, full, sharded=True) == 1
+  monkeypatch.setenv('SLURM_ARRAY_TASK_COUNT', '4')
+  assert sweep.default_processes(module.sweep, full) == 1
