@@ -1,6 +1,7 @@
-"""Runs a config's sweep of 2-D mixture GANs: variants x seeds, one table, a few figures.
+"""Runs a config's sweep of GANs on any dataset: variants x seeds, one table, a few figures.
 
     python -m gan_jax.sweep --config experiments/mode_collapse_ring.py --workdir runs/ring_sweep
+    python -m gan_jax.sweep --config experiments/mode_collapse_stacked.py --workdir runs/stacked_sweep
 
 The config file defines, next to `get_config()`, a `sweep(add)` function in the
 style of flax's `hparam_sweep.py`: every call `add(**overrides)` is one variant,
@@ -12,13 +13,23 @@ its overrides keyed by flattened config field names,
           add(loss=loss, **{'unroll.steps': k})
 
 and every variant is trained for `config.sweep.num_seeds` seeds (config.seed,
-config.seed + 1, ...). The seeds of a variant are vmapped into one compiled
-program (`gan_jax.seeds`), real data is drawn on the device, and the program
-runs `config.sweep.eval_every` steps per call; after each call all seeds are
-evaluated on `config.eval.num_samples` samples from a fixed z with
-`metrics.mixture_metrics` (VEEGAN / PacGAN protocol).
+config.seed + 1, ...). How depends on the data's kind
+(`input_pipeline.get_info(config.data).kind`, never its name):
 
-The workdir receives, as variants finish:
+  'mixture' (2-D ring / grid): the seeds of a variant are vmapped into one
+    compiled program (`gan_jax.seeds`), real data is drawn on the device, and
+    the program runs `config.sweep.eval_every` steps per call; after each call
+    all seeds are evaluated on `config.eval.num_samples` samples from a fixed z
+    with `metrics.mixture_metrics` (VEEGAN / PacGAN protocol).
+  'image' (Fashion-MNIST, MNIST, stacked data, the CGAN configs): each seed is
+    one ordinary `gan_jax.main` run, `train.train_and_evaluate(config with
+    seed s, <workdir>/runs/<variant>/seed_<s>)`, one after the other
+    (`gan_jax.image_seeds` says why they are not vmapped); its final
+    evaluation (`gan_jax.evaluation`: label accuracy for a CGAN, the
+    classifier Fréchet distance and score, stacked modes and KL for stacked
+    data, whatever config.eval.classifier allows) is the seed's row.
+
+The workdir of a mixture sweep receives, as variants finish:
   sweep.json                the variants, their seeds and what the tables need
   results.csv               one row per (variant, seed): final modes, high-quality
                             fraction, KL, status ('ok', 'nan' with the step it
@@ -30,13 +41,23 @@ The workdir receives, as variants finish:
                             most-unrolled GAN of the first loss over training (seed 0)
   variants/<name>.npz       each variant's evaluation history (for the plots)
 
-Training and evaluation of one variant's seeds is `seeds.train_and_evaluate`;
-this module keeps the variants, the CSV, the tables and the figures.
+An image sweep's workdir receives sweep.json, results.csv (IMAGE_CSV_FIELDS:
+the same bookkeeping columns, the image metrics in place of the mixture ones,
+empty where the data or config has none, and each seed's workdir), results.md
+(`image_summary_table`: mean +- std over the ok seeds per variant; a metric no
+row has is no column), samples.png (each seed's final sample grid, a row per
+variant) and runs/<variant>/seed_<s>/, each a complete main workdir (samples/,
+curves.png, metrics.jsonl, results.json, checkpoints/).
+
+Training and evaluation of one variant's seeds is `seeds.train_and_evaluate`
+(mixtures) or `image_seeds.run_seed` per seed (images); this module keeps the
+variants, the CSV, the tables and the figures.
 
 Rerunning the same command skips the (variant, seed) pairs already in a results
-file, so an interrupted sweep resumes at the variant it was in. A run that goes
-NaN or a variant that raises is recorded as such, never dropped. Only the 2-D
-mixtures (data.name ring / grid) are supported: that is where vmapping seeds pays off.
+file, so an interrupted sweep resumes at the variant it was in (an image seed
+stopped mid-run resumes from its own last checkpoint). A run that goes NaN or a
+variant (for images: a seed) that raises is recorded as such, never dropped.
+A variant must not change the data's kind: the base config's kind decides.
 
 Splitting a sweep over jobs and hosts, with no coordinator: `--num_shards N
 --shard_index i` (or a SLURM array's SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID)
