@@ -53,7 +53,7 @@ DEFAULTS = dict(
     update_order='d_first', gradient_penalty=0.0, r1_gamma=0.0, weight_clip=0.0,
     label_smoothing=0.0, label_noise=0.0, instance_noise=0.0, instance_noise_decay_steps=0,
     matching_aware=False, unroll_steps=0, unroll_exact=True, unroll_remat=False,
-    ema_decay=0.0, label_smoothing_fake=0.0, freeze_g=False, game='gd', consensus_gamma=0.1,
+    unroll_g_once=True, ema_decay=0.0, label_smoothing_fake=0.0, freeze_g=False, game='gd', consensus_gamma=0.1,
     r2_gamma=0.0, dragan=0.0)
 
 SPEC_TABLE = [
@@ -100,6 +100,8 @@ SPEC_TABLE = [
     ({'unroll.steps': 5, 'unroll.exact': False}, {'unroll_steps': 5, 'unroll_exact': False},
      'non_saturating'),
     ({'unroll.steps': 2, 'unroll.remat': True}, {'unroll_steps': 2, 'unroll_remat': True},
+     'non_saturating'),
+    ({'unroll.steps': 2, 'unroll.g_once': False}, {'unroll_steps': 2, 'unroll_g_once': False},
      'non_saturating'),
     ({'model.latent_dim': 7}, {'latent_dim': 7}, 'non_saturating'),
     ({'model.latent_distribution': 'uniform'}, {'latent_distribution': 'uniform'},
