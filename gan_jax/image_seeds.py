@@ -48,6 +48,7 @@ import numpy as np
 
 from gan_jax import classifier as classifier_lib
 from gan_jax import input_pipeline
+from gan_jax import plotting
 from gan_jax import train
 from gan_jax import workdir as workdir_lib
 
@@ -213,12 +214,7 @@ def sample_sheet(panels: dict[str, list[tuple[str, str | None]]], path: str) -> 
       else:
         ax.axis('off')
     axes[i, 0].set_ylabel(title.replace(',', '\n'), fontsize=8)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  root, ext = os.path.splitext(path)
-  tmp = f'{root}.tmp{os.getpid()}{ext}'
-  fig.savefig(tmp, dpi=100, bbox_inches='tight')
-  plt.close(fig)
-  os.replace(tmp, path)
+  plotting.save(fig, path)
   return True
 
 

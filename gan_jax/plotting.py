@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
-def _save(fig, path: str) -> None:
+def save(fig, path: str) -> None:
   """Saves under a temporary name, then renames: a reader (or a second sweep shard
   merging at the same time) never sees a half-written picture."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -54,7 +54,7 @@ def image_grid(images: np.ndarray, path: str, *, rows: int,
     ax.set_yticks([])
   if title:
     ax.set_title(title)
-  _save(fig, path)
+  save(fig, path)
 
 
 def training_curves(history: dict[str, np.ndarray], path: str, *,
@@ -75,7 +75,7 @@ def training_curves(history: dict[str, np.ndarray], path: str, *,
   ax2.set_xlabel('step')
   ax2.set_ylabel(what)
   ax2.legend()
-  _save(fig, path)
+  save(fig, path)
 
 
 def mixture_scatter(samples: np.ndarray, centers: np.ndarray, path: str, *,
@@ -86,7 +86,7 @@ def mixture_scatter(samples: np.ndarray, centers: np.ndarray, path: str, *,
     fig, ax = plt.subplots(figsize=(4, 4))
   _scatter(ax, samples, centers, title)
   if own:
-    _save(fig, path)
+    save(fig, path)
 
 
 def outside_share(samples: np.ndarray, span: float) -> float:
@@ -134,7 +134,7 @@ def mixture_strip(rows: dict[str, list[tuple[int, np.ndarray]]], centers: np.nda
       else:
         ax.axis('off')
     axes[r, 0].set_ylabel(name)
-  _save(fig, path)
+  save(fig, path)
 
 
 def mixture_sample_grid(panels: dict[str, list[np.ndarray]], centers: np.ndarray,
@@ -162,7 +162,7 @@ def mixture_sample_grid(panels: dict[str, list[np.ndarray]], centers: np.ndarray
       else:
         ax.axis('off')
     axes[r, 0].set_ylabel(name, fontsize=7)
-  _save(fig, path)
+  save(fig, path)
 
 
 def mode_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path: str,
@@ -186,7 +186,7 @@ def mode_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], pa
   for ax in (ax1, ax2):
     ax.set_xlabel('step')
   ax2.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5))
-  _save(fig, path)
+  save(fig, path)
 
 
 _LINE_STYLES = ('-', '--', ':', '-.')
@@ -227,7 +227,7 @@ def modes_vs_quality(points: dict[str, tuple[np.ndarray, np.ndarray]], path: str
   ax.set_ylabel(f'modes covered of {num_modes}')
   ax.set_title('dots: measured; open stars: published (same colour = same variant)')
   ax.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.0, 0.5))
-  _save(fig, path)
+  save(fig, path)
 
 
 def gradient_norm_curves(d_updates: np.ndarray,
@@ -267,4 +267,4 @@ def gradient_norm_curves(d_updates: np.ndarray,
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  _save(fig, path)
+  save(fig, path)

@@ -12,7 +12,7 @@ from gan_jax import plotting  # pylint: disable=g-import-not-at-top,wrong-import
 
 def test_mixture_strip_puts_each_snapshot_in_its_row_and_column(tmp_path, monkeypatch):
   saved = {}
-  real_save = plotting._save  # pylint: disable=protected-access
+  real_save = plotting.save
 
   def capture(fig, path):
     saved['fig'], saved['path'] = fig, path
@@ -22,7 +22,7 @@ def test_mixture_strip_puts_each_snapshot_in_its_row_and_column(tmp_path, monkey
                      for ax in fig.axes]
     real_save(fig, path)
 
-  monkeypatch.setattr(plotting, '_save', capture)
+  monkeypatch.setattr(plotting, 'save', capture)
   centers = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
   a0, a1, b0 = (np.full((5, 2), v) for v in (0.1, 0.2, 0.3))
   path = str(tmp_path / 'strip.png')
