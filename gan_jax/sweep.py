@@ -589,13 +589,10 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
     print(f'[{i + 1}/{len(todo)}] {v.name}: modes {result.modes[:, -1].tolist()}, '
           f'high quality {np.round(100 * result.high_quality[:, -1], 1).tolist()}%, '
           f'{result.wall_s:.0f} s', flush=True)
-    merge(workdir)
+    if i < len(todo) - 1:  # the last one is merged by _finish
+      merge(workdir)
 
-  table, missing = merge(workdir)
-  print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation)'
-        + (f'; {len(missing)} (variant, seed) pairs of the sweep are not measured yet.'
-           if missing else '.'))
-  return table
+  return _finish(workdir, sweep_start)
 
 
 # ---------------------------------------------------------------------------
@@ -803,7 +800,13 @@ def _run_image_sweep(config: ml_collections.ConfigDict, variants: list[Variant],
       print(f'[{count}/{total}] {v.name} seed {s}: {result.status} ({shown}), '
             f'{result.wall_s:.0f} s' + (f'; {result.error}' if result.error else ''),
             flush=True)
-    merge(workdir)
+    if count < total:  # the last one is merged by _finish
+      merge(workdir)
+  return _finish(workdir, sweep_start)
+
+
+def _finish(workdir: str, sweep_start: float) -> str:
+  """The merged table of every finished pair, and how many of the sweep's are missing."""
   table, missing = merge(workdir)
   print(f'Sweep done in {time.perf_counter() - sweep_start:.0f} s (this invocation)'
         + (f'; {len(missing)} (variant, seed) pairs of the sweep are not measured yet.'
