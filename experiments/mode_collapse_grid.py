@@ -3,11 +3,12 @@
   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py --workdir runs/grid_sweep
   python -m gan_jax.main --config experiments/mode_collapse_grid.py --workdir runs/grid_gan
   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:quick --workdir /tmp/grid_quick
+  python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:tune --workdir runs/tune_grid
   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:pacgan --workdir runs/grid_pacgan
   python -m gan_jax.sweep --config experiments/mode_collapse_grid.py:veegan --workdir runs/grid_veegan
 
 PacGAN / VEEGAN setting: 25 Gaussians of std 0.05 at {-4, -2, 0, 2, 4}^2. The
-protocols (default = the CPU budget protocol, ':pacgan', ':veegan', ':quick') are
+protocols (default = the CPU budget protocol, ':tune', ':pacgan', ':veegan', ':quick') are
 described in `config_base.mode_collapse_study`, the variants of each in
 `config_base.mode_collapse_sweep`.
 """

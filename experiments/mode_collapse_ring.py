@@ -3,12 +3,13 @@
   python -m gan_jax.sweep --config experiments/mode_collapse_ring.py --workdir runs/ring_sweep
   python -m gan_jax.main --config experiments/mode_collapse_ring.py --workdir runs/ring_gan
   python -m gan_jax.sweep --config experiments/mode_collapse_ring.py:quick --workdir /tmp/ring_quick
+  python -m gan_jax.sweep --config experiments/mode_collapse_ring.py:tune --workdir runs/tune_ring
   python -m gan_jax.sweep --config experiments/mode_collapse_ring.py:pacgan --workdir runs/ring_pacgan
   python -m gan_jax.sweep --config experiments/mode_collapse_ring.py:metz --workdir runs/ring_metz
 
 PacGAN setting (Lin et al. 2018): 8 Gaussians of std 0.01 on a circle of radius 1
 (':metz': radius 2, std 0.02). The protocols (default = the CPU budget protocol,
-':pacgan', ':metz', ':quick') are described in `config_base.mode_collapse_study`,
+':tune', ':pacgan', ':metz', ':quick') are described in `config_base.mode_collapse_study`,
 the variants of each in `config_base.mode_collapse_sweep`. `gan_jax.main` trains
 the protocol's plain non-saturating GAN for one seed.
 """

@@ -41,7 +41,7 @@ def test_expand_rejects_duplicates_and_empty_sweeps():
     sweep.expand(lambda add: None)
 
 
-@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 19),
+@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 20),
                                                ('mode_collapse_grid.py', 17)])
 def test_experiment_sweeps(name, num_variants):
   module = load_experiment(name)
@@ -282,3 +282,20 @@ def test_default_processes_use_the_cores_only_for_long_sweeps(monkeypatch):
   assert sweep.default_processes(module.sweep, full, sharded=True) == 1
   monkeypatch.setenv('SLURM_ARRAY_TASK_COUNT', '4')
   assert sweep.default_processes(module.sweep, full) == 1
+
+
+@pytest.mark.parametrize('name', ['mode_collapse_ring.py', 'mode_collapse_grid.py'])
+def test_tune_protocol_runs_every_remedy_at_a_third_of_the_lr(name):
+  module = load_experiment(name)
+  budget, tune = module.get_config(), module.get_config('tune')
+  variants = sweep.expand(module.sweep, tune)
+  assert len(variants) == 10 and tune.sweep.num_seeds == 3
+  budget_names = {sweep.variant_name({k: x for k, x in v.overrides.items()
+                                      if not k.startswith('sweep.')})
+                  for v in sweep.expand(module.sweep, budget)}
+  for v in variants:
+    config = sweep.apply_overrides(tune, v.overrides)
+    assert config.optim.g.lr == config.optim.d.lr == 3e-4
+    # Apart from the lr (and seed count), each is a budget variant or its plain GAN.
+    rest = {k: x for k, x in v.overrides.items() if not k.startswith('optim.')}
+    assert not rest or sweep.variant_name(rest) in budget_names
