@@ -3,6 +3,14 @@ evaluation classifier (trained once per session), and the closed-form linear
 game on which the step's options are checked by hand.
 
 Test files import helpers from here, never from one another.
+
+XLA compiles the tests' programs with LLVM's optimisation off and runs them on
+one thread (TEST_XLA_FLAGS, put in XLA_FLAGS before JAX starts, so subprocesses
+inherit it): the tests' programs are tiny, compiling them is most of the
+suite's time, and pytest-xdist runs one worker per core. Measured on the 2-core
+CPU with a sweep on the other core: tests/test_{steps,configs,unroll,vanishing}.py
+took 388 s with XLA's defaults, 240 s with LLVM's optimisation off and 206 s
+with one thread as well. The tests check the math, not the speed.
 """
 
 from __future__ import annotations
@@ -11,11 +19,19 @@ import dataclasses
 import functools
 import gzip
 import itertools
+import os
 import pathlib
 import struct
 from typing import Sequence
 
-import flax.linen as nn
+# Only --flags: XLA stops reading XLA_FLAGS at a bare token such as
+# 'intra_op_parallelism_threads=1', so a device count appended after it is lost.
+TEST_XLA_FLAGS = ('--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true '
+                  '--xla_cpu_multi_thread_eigen=false')
+if 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + TEST_XLA_FLAGS).strip()
+
+import flax.linen as nn  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import jax.numpy as jnp
 import ml_collections

@@ -15,6 +15,9 @@ from gan_jax import input_pipeline
 
 from conftest import CLF_NUM_CLASSES, CLF_SIZE, write_idx
 
+# One worker under pytest-xdist (--dist loadgroup): the session's tiny classifier is trained once.
+pytestmark = pytest.mark.xdist_group('tiny_classifier')
+
 SIZE = CLF_SIZE
 NUM_CLASSES = CLF_NUM_CLASSES
 

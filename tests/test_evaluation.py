@@ -20,6 +20,9 @@ from gan_jax import train
 
 from conftest import ConstantG, ShiftG, linear_spec
 
+# One worker under pytest-xdist (--dist loadgroup): the session's tiny classifier is trained once.
+pytestmark = pytest.mark.xdist_group('tiny_classifier')
+
 VR = (-1.0, 1.0)
 
 

@@ -151,7 +151,8 @@ def _metrics(path: str) -> list[dict[str, float]]:
 
 def test_four_devices_train_like_one(tmp_path):
   _tiny_images(str(tmp_path / 'idx'))
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={NUM_DEVICES}',
+  env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '') +
+             f' --xla_force_host_platform_device_count={NUM_DEVICES}',
              JAX_PLATFORMS='cpu')
   proc = subprocess.run([sys.executable, __file__, str(tmp_path)], env=env,
                         capture_output=True, text=True, timeout=900, check=False)

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import assert_same_changes
+from conftest import TEST_XLA_FLAGS, assert_same_changes
 
 NUM_PROCESSES = 2
 NUM_STEPS = 3
@@ -118,9 +118,13 @@ def _rows(path) -> list[dict[str, float]]:
   return [{k: v for k, v in r.items() if k != 'train/steps_per_sec'} for r in rows]
 
 
+# Slow (two JAX processes and a reference, ~30 s on 2 cores): the step under data
+# parallelism is checked in CI by test_multidevice.py and test_pmap.py; this adds
+# jax.distributed and per-host data, run with `pytest -m slow`.
+@pytest.mark.slow
 def test_two_processes_train_like_one(tmp_path):
-  env = dict(os.environ, JAX_PLATFORMS='cpu')
-  env.pop('XLA_FLAGS', None)
+  # No forced device count from outside: one CPU device per process.
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=TEST_XLA_FLAGS)
   port = _free_port()
   procs = [subprocess.Popen([sys.executable, __file__, str(tmp_path), 'multi', str(i), str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

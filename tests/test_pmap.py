@@ -23,7 +23,7 @@ difference is the order of the cross-device reductions):
     (`conftest.assert_same_changes`), every metric to rtol 2e-4, atol 2e-5.
 The 4 pmap replicas of the state must be bitwise equal (pmean'd updates).
 
-Run this file as a script (`python tests/test_pmap.py OUT_DIR`) to get the driver.
+Run this file as a script (`python tests/test_pmap.py OUT_DIR mlp dcgan`) to get the driver.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import assert_same_changes
 
@@ -100,8 +101,8 @@ def _batches(spec, info, rng: np.random.Generator) -> list[dict[str, np.ndarray]
   return out
 
 
-def _driver(out_dir: str) -> None:
-  """Runs every config three ways; writes final states and metrics."""
+def _driver(out_dir: str, names: list[str]) -> None:
+  """Runs the named configs three ways each; writes final states and metrics."""
   import functools  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import factory, steps, train  # pylint: disable=g-import-not-at-top,g-multiple-import
@@ -110,8 +111,8 @@ def _driver(out_dir: str) -> None:
   mesh = train.make_mesh()
   configs, infos = _configs()
   metrics_out = {}
-  for name, config in configs.items():
-    info = infos[name]
+  for name in names:
+    config, info = configs[name], infos[name]
     single_spec = factory.build_spec(config, info)
     spec = train.build_spec(config, info, mesh)  # BatchNorm over 'batch'
     init = steps.init_state(single_spec, jax.random.PRNGKey(0), info.shape)
@@ -169,30 +170,34 @@ def _assert_metrics_close(a, b, rtol, atol, name):
                                  err_msg=f'{name}: step {t} {k}')
 
 
-def test_pmap_equals_shard_map_and_one_device(tmp_path):
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={NUM_DEVICES}',
+# The DCGAN's conv step compiles for ~20 s three ways: slow. The data-parallel
+# DCGAN (BatchNorm in both players, conditional) is checked in CI through the
+# loop by tests/test_multidevice.py.
+@pytest.mark.parametrize('name', ['mlp', pytest.param('dcgan', marks=pytest.mark.slow)])
+def test_pmap_equals_shard_map_and_one_device(name, tmp_path):
+  env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '') +
+             f' --xla_force_host_platform_device_count={NUM_DEVICES}',
              JAX_PLATFORMS='cpu')
-  proc = subprocess.run([sys.executable, __file__, str(tmp_path)], env=env,
+  proc = subprocess.run([sys.executable, __file__, str(tmp_path), name], env=env,
                         capture_output=True, text=True, timeout=900, check=False)
   assert proc.returncode == 0, proc.stderr[-4000:]
   metrics = json.loads((tmp_path / 'metrics.json').read_text())
-  for name in ('mlp', 'dcgan'):
-    assert metrics[f'{name}_pmap_replicas_equal'], name
-    assert metrics[f'{name}_pmap_metrics_equal_on_devices'], name
-    init = np.load(tmp_path / f'{name}_init.npz')
-    pmap = np.load(tmp_path / f'{name}_pmap.npz')
-    shard = np.load(tmp_path / f'{name}_shard_map.npz')
-    single = np.load(tmp_path / f'{name}_single.npz')
-    assert sorted(pmap.files) == sorted(shard.files) == sorted(single.files)
-    assert any('batch_stats' in k and 'mean' in k for k in pmap.files), name
-    for key in pmap.files:
-      np.testing.assert_allclose(pmap[key], shard[key], rtol=1e-5, atol=1e-6,
-                                 err_msg=f'{name}: pmap vs shard_map {key}')
-    assert_same_changes(pmap, single, init, f'{name}: pmap vs one device')
-    _assert_metrics_close(metrics[f'{name}_pmap'], metrics[f'{name}_shard_map'], 1e-5, 1e-6,
-                          f'{name}: pmap vs shard_map')
-    _assert_metrics_close(metrics[f'{name}_pmap'], metrics[f'{name}_single'], 2e-4, 2e-5,
-                          f'{name}: pmap vs one device')
+  assert metrics[f'{name}_pmap_replicas_equal'], name
+  assert metrics[f'{name}_pmap_metrics_equal_on_devices'], name
+  init = np.load(tmp_path / f'{name}_init.npz')
+  pmap = np.load(tmp_path / f'{name}_pmap.npz')
+  shard = np.load(tmp_path / f'{name}_shard_map.npz')
+  single = np.load(tmp_path / f'{name}_single.npz')
+  assert sorted(pmap.files) == sorted(shard.files) == sorted(single.files)
+  assert any('batch_stats' in k and 'mean' in k for k in pmap.files), name
+  for key in pmap.files:
+    np.testing.assert_allclose(pmap[key], shard[key], rtol=1e-5, atol=1e-6,
+                               err_msg=f'{name}: pmap vs shard_map {key}')
+  assert_same_changes(pmap, single, init, f'{name}: pmap vs one device')
+  _assert_metrics_close(metrics[f'{name}_pmap'], metrics[f'{name}_shard_map'], 1e-5, 1e-6,
+                        f'{name}: pmap vs shard_map')
+  _assert_metrics_close(metrics[f'{name}_pmap'], metrics[f'{name}_single'], 2e-4, 2e-5,
+                        f'{name}: pmap vs one device')
 
 
 def test_pmap_batch_layout_matches_shard_batch():
@@ -206,4 +211,4 @@ def test_pmap_batch_layout_matches_shard_batch():
 
 
 if __name__ == '__main__':
-  _driver(sys.argv[1])
+  _driver(sys.argv[1], sys.argv[2:])

@@ -35,6 +35,9 @@ from gan_jax import train
 from gan_jax import workdir as workdir_lib
 from conftest import state_arrays
 
+# One worker under pytest-xdist (--dist loadgroup): the module's fixtures are built once.
+pytestmark = pytest.mark.xdist_group('test_reliability')
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RING = str(ROOT / 'experiments' / 'ring8.py') + ':quick'
 FASHION = str(ROOT / 'experiments' / 'gan_fashion_mnist.py') + ':quick'

@@ -18,6 +18,9 @@ from gan_jax import main
 from gan_jax import sample
 from gan_jax import steps
 
+# One worker under pytest-xdist (--dist loadgroup): the module's fixtures are built once.
+pytestmark = pytest.mark.xdist_group('test_sample')
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RING = str(ROOT / 'experiments' / 'ring8.py') + ':quick'
 

@@ -105,7 +105,8 @@ def _compare(got, want, name: str) -> None:
 def test_seeds_sharded_over_four_devices_equal_one_device(tmp_path):
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import config_base, seeds  # pylint: disable=g-import-not-at-top,g-multiple-import
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={NUM_DEVICES}',
+  env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '') +
+             f' --xla_force_host_platform_device_count={NUM_DEVICES}',
              JAX_PLATFORMS='cpu')
   # Started first, so that it runs while this process trains the reference.
   proc = subprocess.Popen([sys.executable, __file__, str(tmp_path)], env=env,

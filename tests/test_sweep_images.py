@@ -26,6 +26,9 @@ from gan_jax import sweep
 from gan_jax import train
 from gan_jax.datasets import base as data_base
 
+# One worker under pytest-xdist (--dist loadgroup): the session's tiny classifier is trained once.
+pytestmark = pytest.mark.xdist_group('tiny_classifier')
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STACKED_FILE = os.path.join(ROOT, 'experiments', 'mode_collapse_stacked.py')
 CONDITIONAL = 'model.conditional=True'
@@ -144,6 +147,9 @@ def _table_rows(workdir):
   return sorted(tuple(r[k] for k in keep) for r in sweep.all_rows(workdir))
 
 
+# Slow (~40 s): the shard / merge bookkeeping is the mixtures' one, which
+# tests/test_sweep.py checks row for row in CI; this adds the image rows.
+@pytest.mark.slow
 def test_two_shards_merged_equal_one_shard_row_for_row(one_shard, tmp_path):
   config, one, one_table = one_shard
   two = str(tmp_path / 'two')

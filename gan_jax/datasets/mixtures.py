@@ -126,6 +126,10 @@ def train_size(data_config: DataConfig) -> int:
   return size
 
 
+def _window(centers: np.ndarray, std: float) -> tuple[float, float]:
+  return float(centers.min() - 4.0 * std), float(centers.max() + 4.0 * std)
+
+
 class GaussianMixture:
   """The source interface of an equal-weight isotropic Gaussian mixture, given its modes.
 
@@ -143,8 +147,7 @@ class GaussianMixture:
 
   def value_range(self, data_config: DataConfig) -> tuple[float, float]:
     """The box of the mode centres padded by 4 std: a plotting window, not a bound."""
-    centers, std = self.modes(data_config)
-    return float(centers.min() - 4.0 * std), float(centers.max() + 4.0 * std)
+    return _window(*self.modes(data_config))
 
   def training_set(self, data_config: DataConfig) -> dict[str, np.ndarray] | None:
     """The finite training set ({'x': (N, 2), 'label': (N,)}), or None if fresh."""
@@ -178,10 +181,10 @@ class GaussianMixture:
   # The source interface (gan_jax/datasets/__init__.py).
 
   def info(self, data_config: DataConfig) -> DataInfo:
-    centers, _ = self.modes(data_config)
+    centers, std = self.modes(data_config)  # once: a huge num_modes takes seconds
     train_size(data_config)  # checked here, before anything is written
     return DataInfo(shape=(2,), num_classes=len(centers),
-                    value_range=self.value_range(data_config), kind=KIND)
+                    value_range=_window(centers, std), kind=KIND)
 
   def arrays(self, data_config: DataConfig, split: str):
     del split  # A mixture has no splits.
