@@ -315,21 +315,44 @@ def _file_name(name: str) -> str:
   return ''.join(c if c.isalnum() or c in '=.,-_' else '_' for c in name)
 
 
+def final_points(rows: list[dict], variants: list[Variant]
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """{variant: (final modes (S,), final high-quality fraction (S,))} of its 'ok' rows.
+
+  From the results files, not the per-step histories (variants/*.npz), so that
+  modes_vs_quality.png shows every variant measured, also those whose
+  histories stayed on the machine that ran them.
+  """
+  points = {}
+  for v in variants:
+    ok = [r for r in rows if r['variant'] == v.name and r['status'] == 'ok']
+    if ok:
+      points[v.name] = (np.array([float(r['modes']) for r in ok]),
+                        np.array([float(r['high_quality']) for r in ok]))
+  return points
+
+
 def write_figures(workdir: str, variants: list[Variant], results: dict[str, seeds_lib.RunResult],
                   centers: np.ndarray, strip_pair: tuple[str, str] | None,
-                  published: list | None = None) -> None:
+                  published: list | None = None,
+                  points: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+  """modes_vs_quality.png of `points` (default: the results' last evaluation); the
+  samples, per-step curves and strip of the variants in `results`."""
+  if points is None:
+    points = {v.name: (results[v.name].modes[:, -1], results[v.name].high_quality[:, -1])
+              for v in variants if v.name in results}
+  if points:
+    plotting.modes_vs_quality(
+        points, os.path.join(workdir, 'modes_vs_quality.png'), num_modes=len(centers),
+        published={v.name: published_rows(published, v) for v in variants
+                   if v.name in points})
   done = [v.name for v in variants if v.name in results]
   if not done:
     return
-  _write_figures(workdir, variants, results, done, centers, strip_pair, published)
+  _write_figures(workdir, results, done, centers, strip_pair)
 
 
-def _write_figures(workdir, variants, results, done, centers, strip_pair, published):
-  plotting.modes_vs_quality(
-      {n: (results[n].modes[:, -1], results[n].high_quality[:, -1]) for n in done},
-      os.path.join(workdir, 'modes_vs_quality.png'), num_modes=len(centers),
-      published={v.name: published_rows(published, v) for v in variants
-                 if v.name in results})
+def _write_figures(workdir, results, done, centers, strip_pair):
   label = lambda n: n.replace(',', '\n')  # row titles fit beside the panels
   panels = {label(n): list(results[n].final_samples) for n in done}
   subtitles = {label(n): [f'{int(m)} modes, {100 * h:.0f}% HQ' for m, h in
@@ -508,7 +531,8 @@ def merge(workdir: str) -> tuple[str, list[tuple[str, int]]]:
       merged = _merged_result(workdir, v.name)
       if merged is not None:
         results[v.name] = merged
-  write_figures(workdir, variants, results, centers, _strip_pair(variants), published)
+  write_figures(workdir, variants, results, centers, _strip_pair(variants), published,
+                points=final_points(rows, variants))
   table = summary_table(rows, variants, num_modes=len(centers), published=published)
   # Training wall time: each results file timed its own share of a variant.
   wall = sum(float(r['wall_s']) for r in

@@ -214,7 +214,7 @@ def test_shard_pairs_split_every_variant_round_robin():
     sweep.shard_pairs(variants, configs, 2, 2)
 
 
-def test_two_shards_merged_equal_one_shard_row_for_row(tmp_path):
+def test_two_shards_merged_equal_one_shard_row_for_row(tmp_path, monkeypatch):
   config = _tiny_ring()
   one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
   sweep.run_sweep(config, _tiny_sweep, one)
@@ -244,6 +244,20 @@ def test_two_shards_merged_equal_one_shard_row_for_row(tmp_path):
   # A rerun under another layout resumes: every pair is measured, nothing runs.
   sweep.run_sweep(config, _tiny_sweep, two)
   assert not os.path.exists(os.path.join(two, 'results.csv'))
+  # modes_vs_quality.png comes from the results files: a variant whose per-step
+  # history (variants/*.npz) is gone is still drawn, with its seeds' final rows.
+  for name in os.listdir(os.path.join(two, 'variants')):
+    if name.startswith('model.pack=2'):
+      os.remove(os.path.join(two, 'variants', name))
+  drawn = {}
+  monkeypatch.setattr(sweep.plotting, 'modes_vs_quality',
+                      lambda points, path, **kw: drawn.update(points))
+  sweep.merge(two)
+  assert sorted(drawn) == ['loss=non_saturating', 'model.pack=2,train.batch_size=32']
+  for variant, (modes, hq) in drawn.items():
+    rows = sorted((int(r['seed']), r) for r in sweep.all_rows(one) if r['variant'] == variant)
+    np.testing.assert_array_equal(sorted(modes), sorted(float(r['modes']) for _, r in rows))
+    np.testing.assert_allclose(sorted(hq), sorted(float(r['high_quality']) for _, r in rows))
 
 
 def test_merge_of_a_directory_that_is_no_sweep_is_a_named_error(tmp_path):
