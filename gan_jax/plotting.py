@@ -192,6 +192,9 @@ def mode_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], pa
 _LINE_STYLES = ('-', '--', ':', '-.')
 
 
+_MARKERS = ('o', 's', 'D', '^')  # one per entry of _LINE_STYLES
+
+
 def line_style(i: int) -> tuple[Any, str]:
   """The i-th (colour, line style): 10 colours x 4 styles, so 40 curves stay distinct."""
   colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
@@ -210,11 +213,13 @@ def modes_vs_quality(points: dict[str, tuple[np.ndarray, np.ndarray]], path: str
   published = published or {}
   fig, ax = plt.subplots(figsize=(9, 6))
   for i, (name, (modes, hq)) in enumerate(points.items()):
-    color, _ = line_style(i)
+    color, style = line_style(i)
     modes, hq = np.asarray(modes, float), 100 * np.asarray(hq, float)
     n = max(len(modes), 1)
     se = lambda v: v.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
-    ax.errorbar(hq.mean(), modes.mean(), xerr=se(hq), yerr=se(modes), fmt='o',
+    # Past 10 variants the colours repeat: a marker per line style keeps them apart.
+    ax.errorbar(hq.mean(), modes.mean(), xerr=se(hq), yerr=se(modes),
+                fmt=_MARKERS[_LINE_STYLES.index(style)],
                 color=color, ms=6, capsize=2, label=name)
     for source, p_modes, p_hq, _ in published.get(name, ()):
       ax.plot(100 * p_hq, p_modes, marker='*', ms=13, mfc='none', mec=color, ls='none')

@@ -52,3 +52,23 @@ def test_more_than_ten_curves_get_distinct_colour_and_style_pairs():
   pairs = [plotting.line_style(i) for i in range(40)]
   assert len(set(pairs)) == 40
   assert plotting.line_style(0)[1] == '-' and plotting.line_style(10)[1] == '--'
+
+
+def test_modes_vs_quality_gives_twelve_variants_distinct_colour_and_marker_pairs(
+    tmp_path, monkeypatch):
+  drawn = []
+  real_save = plotting.save
+
+  def capture(fig, path):
+    # The errorbar's data point; its caps are lines with '|' / '_' markers.
+    drawn.extend((line.get_color(), line.get_marker(), tuple(line.get_xydata()[0]))
+                 for line in fig.axes[0].lines if line.get_marker() not in ('|', '_', 'None'))
+    real_save(fig, path)
+
+  monkeypatch.setattr(plotting, 'save', capture)
+  points = {f'v{i}': (np.array([i % 8, i % 8]), np.array([0.5, 0.7])) for i in range(12)}
+  plotting.modes_vs_quality(points, str(tmp_path / 'mq.png'), num_modes=8)
+  assert len(drawn) == 12
+  assert len({(c, m) for c, m, _ in drawn}) == 12
+  assert drawn[0][1] == 'o' and drawn[10][1] == 's'
+  assert drawn[3][2] == (60.0, 3.0)  # x: mean HQ %, y: mean modes
