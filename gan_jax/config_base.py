@@ -339,8 +339,8 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   PacGAN packing 2 / 3 / 4 (batch 128 m points: PacGAN fixes the packs),
   minibatch stddev and discrimination (5 seeds), the best remedy trained longer with D's lr
   decayed as well (ring: PacGAN3 for 2, 4 and 8 times the steps, and 4 times with D's
-  lr decayed to 1 % like G's; grid: R1 0.1 for 4 times), unrolled D (K = 5 with D's lr at 1e-4, Metz et al.'s tenth
-  of G's), R1 (gamma 0.1 and 1), instance noise (std 0.1 decayed linearly to 0
+  lr decayed to 1 % like G's; grid: R1 0.1 for 4 times), unrolled D (K = 5 with D's
+  lr at 1e-4, Metz et al.'s tenth of G's), R1 (gamma 0.1 and 1), instance noise (std 0.1 decayed linearly to 0
   over the first half), update order (simultaneous, G first), unrolled D at the
   shared lr (K = 5, exact and first order); unrolled variants 5 seeds each. In
   this order, so that an interrupted sweep has the headline rows.
