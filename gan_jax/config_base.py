@@ -351,6 +351,8 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   """
   protocol = config.sweep.protocol
   batch = int(config.train.batch_size)
+  # PacGAN m: the batch is 128 m points, as PacGAN fixes the number of packs.
+  packed = lambda m: {'model.pack': m, 'train.batch_size': batch * m}
   if protocol in ('veegan', 'metz'):
     add(**{'unroll.steps': 0})
     add(**{'unroll.steps': 5})
@@ -358,8 +360,7 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   if protocol == 'tune':
     # Every remedy of the budget sweep at a third of its lr (both players); the
     # unrolled D's lr is the budget sweep's own pair of rows (1e-4 and 1e-3).
-    batch_of = lambda m: {'model.pack': m, 'train.batch_size': batch * m}
-    remedies = [{}, batch_of(3), batch_of(4), {'model.minibatch': 'stddev'},
+    remedies = [{}, packed(3), packed(4), {'model.minibatch': 'stddev'},
                 {'penalty.r1': 0.1}, {'penalty.r1': 1.0},
                 {'instance_noise.std': 0.1,
                  'instance_noise.decay_steps': int(config.train.num_steps) // 2},
@@ -370,12 +371,12 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
     return
   if protocol == 'pacgan':
     for m in (1, 2, 3, 4):
-      add(**{'model.pack': m, 'train.batch_size': batch * m})
+      add(**packed(m))
     return
   add(**{'model.latent_dim': 2})
   add(**{'model.latent_dim': 16})
   for m in (2, 3, 4):
-    add(**{'model.pack': m, 'train.batch_size': batch * m})
+    add(**packed(m))
   add(**{'model.minibatch': 'stddev'})
   # Pairwise features cost O(batch^2) per D call (~0.3 s a step for 10 seeds on a
   # core): 5 seeds, as for the unrolled variants.
@@ -388,7 +389,7 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   if config.data.name == 'grid':
     best, factors = {'penalty.r1': 0.1}, (4,)
   else:
-    best, factors = {'model.pack': 3, 'train.batch_size': batch * 3}, (2, 4, 8)
+    best, factors = packed(3), (2, 4, 8)
   for f in factors:
     add(**best, **{'train.num_steps': f * steps, 'optim.d.decay_steps': f * steps,
                    'optim.d.final_lr_fraction': 0.1})
@@ -405,8 +406,7 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
          'sweep.num_seeds': unrolled_seeds})
   # Packing at a third of the shared lr: on the grid, packs at lr 1e-3 lost most of
   # their high-quality samples (PacGAN itself trains at 1e-4).
-  add(**{'model.pack': 2, 'train.batch_size': batch * 2, 'optim.g.lr': 3e-4,
-         'optim.d.lr': 3e-4})
+  add(**packed(2), **{'optim.g.lr': 3e-4, 'optim.d.lr': 3e-4})
   add(**{'penalty.r1': 0.1})
   add(**{'penalty.r1': 1.0})
   add(**{'instance_noise.std': 0.1,
