@@ -41,7 +41,7 @@ def test_expand_rejects_duplicates_and_empty_sweeps():
     sweep.expand(lambda add: None)
 
 
-@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 20),
+@pytest.mark.parametrize('name,num_variants', [('mode_collapse_ring.py', 22),
                                                ('mode_collapse_grid.py', 17)])
 def test_experiment_sweeps(name, num_variants):
   module = load_experiment(name)
