@@ -7,7 +7,10 @@ two cores.
 
 import os
 
-CPU_SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
+# Only --flags: XLA stops reading XLA_FLAGS at a bare token (an earlier version ended
+# in TF's 'intra_op_parallelism_threads=1', which XLA ignores and which cut off any
+# flag appended after it, such as a forced device count).
+CPU_SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false'
 
 
 def pin_cpu_to_one_thread() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from gan_jax import losses
 from gan_jax import models
 from gan_jax import seeds
 from gan_jax import steps
+from gan_jax import xla_flags
 from gan_jax.datasets import mixtures
 
 SEEDS = (3, 7, 11)
@@ -107,3 +109,16 @@ def test_main_and_a_one_seed_sweep_see_the_same_data_and_train_alike():
                                  batch_size=BATCH, num_steps=NUM_STEPS)
   swept, _ = run(seeds.init_states(spec, SEEDS[:1], (2,)), seeds.data_keys(SEEDS[:1]))
   assert_trees_close(seeds.unstack(swept, 0), state, rtol=1e-5, atol=1e-6)
+
+
+def test_single_thread_flags_are_all_xla_flags(monkeypatch):
+  # XLA stops parsing XLA_FLAGS at a token without '--': a device count appended
+  # after one (benchmarks/sweep.py appends) would be dropped without a word.
+  tokens = xla_flags.CPU_SINGLE_THREAD.split()
+  assert tokens and all(t.startswith('--') and '=' in t for t in tokens), tokens
+  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=4')
+  xla_flags.pin_cpu_to_one_thread()  # the user's flags win
+  assert os.environ['XLA_FLAGS'] == '--xla_force_host_platform_device_count=4'
+  monkeypatch.delenv('XLA_FLAGS')
+  xla_flags.pin_cpu_to_one_thread()
+  assert os.environ['XLA_FLAGS'] == xla_flags.CPU_SINGLE_THREAD
