@@ -338,10 +338,10 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   (VEEGAN's), then every remedy the project has, each against the 3 x 200 D:
   PacGAN packing 2 / 3 / 4 (batch 128 m points: PacGAN fixes the packs),
   minibatch stddev and discrimination (5 seeds), the best remedy trained longer with D's lr
-  decayed as well (ring: PacGAN3 for 2, 4 and 8 times the steps, and 4 and 8 times with D's
-  lr decayed to 1 % like G's, R1 0.1 for 4 times decayed to 1 %; grid: R1 0.1 for 4 times), unrolled D (K = 5 with D's
-  lr at 1e-4, Metz et al.'s tenth of G's), R1 (gamma 0.1 and 1), instance noise (std 0.1 decayed linearly to 0
-  over the first half), update order (simultaneous, G first), unrolled D at the
+  decayed as well (ring: PacGAN3 for 2, 4 and 8 times the steps, 4 and 8 times with
+  D's lr decayed to 1 % like G's, R1 0.1 for 4 times to 1 %; grid: R1 0.1 for 4
+  times), unrolled D (K = 5 with D's lr at 1e-4, Metz et al.'s tenth of G's), R1
+  (gamma 0.1 and 1), instance noise (std 0.1 decayed linearly to 0 over the first half), update order (simultaneous, G first), unrolled D at the
   shared lr (K = 5, exact and first order); unrolled variants 5 seeds each. In
   this order, so that an interrupted sweep has the headline rows.
   Tuned against the 3 x 200 D: the unrolled D's lr (1e-3 vs Metz's 1e-4),
@@ -383,23 +383,20 @@ def mode_collapse_sweep(add, config: ml_collections.ConfigDict) -> None:
   add(**{'model.minibatch': 'discrimination',
          'sweep.num_seeds': min(5, int(config.sweep.num_seeds))})
   # The best budget remedy of each mixture (PacGAN3 on the ring, R1 gamma 0.1 on the
-  # grid, where packing loses its quality) trained longer with D's lr decayed too
-  # (cosine to 10 %): how far HQ climbs when both players settle.
+  # grid, where packing loses its quality) trained f times longer with D's lr cosine-
+  # decayed too, to `final` of its start: how far HQ climbs when both players settle.
+  # Ring PacGAN3: at 4x (D to 10 %) HQ was still climbing (97.8 %) and at 8x one seed
+  # of ten lost a mode, so D also goes to 1 % like G's (4x: 97.9 %; 8x); and R1 gamma
+  # 0.1, the grid's best, at 4x on the ring too.
   steps = int(config.train.num_steps)
   if config.data.name == 'grid':
-    best, factors = {'penalty.r1': 0.1}, (4,)
+    longer = [({'penalty.r1': 0.1}, 4, 0.1)]
   else:
-    best, factors = packed(3), (2, 4, 8)
-  for f in factors:
-    add(**best, **{'train.num_steps': f * steps, 'optim.d.decay_steps': f * steps,
-                   'optim.d.final_lr_fraction': 0.1})
-  if config.data.name != 'grid':
-    # Ring PacGAN3 at 4x: HQ was still climbing at 40k (97.8 %) and at 8x one seed
-    # of ten lost a mode; D's lr decayed to 1 % like G's, so both settle (round 4: 4x,
-    # 97.9 %; round 5: 8x). R1 gamma 0.1, the grid's best, at 4x on the ring too.
-    for f, remedy in ((4, best), (8, best), (4, {'penalty.r1': 0.1})):
-      add(**remedy, **{'train.num_steps': f * steps, 'optim.d.decay_steps': f * steps,
-                       'optim.d.final_lr_fraction': 0.01})
+    longer = [(packed(3), f, 0.1) for f in (2, 4, 8)]
+    longer += [(packed(3), 4, 0.01), (packed(3), 8, 0.01), ({'penalty.r1': 0.1}, 4, 0.01)]
+  for remedy, f, final in longer:
+    add(**remedy, **{'train.num_steps': f * steps, 'optim.d.decay_steps': f * steps,
+                     'optim.d.final_lr_fraction': final})
   # The lookahead costs ~10x a plain step (K = 5 x 10 seeds: 7 steps/s on a quiet
   # core), so the unrolled variants run 5 seeds. Metz et al.'s D lr (a tenth of
   # G's) first: it is the setting the published unrolled rows used.
