@@ -73,6 +73,11 @@ def mixture_modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
   return _mixture_source(data_config).modes(data_config)
 
 
+def mixture_mode_count(data_config: DataConfig) -> int:
+  """The number of modes M, read from the config without building them."""
+  return _mixture_source(data_config).mode_count(data_config)
+
+
 def mixture_sampler(data_config: DataConfig) -> _mixtures.Sampler:
   """The pure JAX `(key, n) -> batch` of a mixture (`mixtures.make_sampler`)."""
   return _mixture_source(data_config).make_sampler(data_config)

@@ -179,17 +179,32 @@ def check_memory(config: ml_collections.ConfigDict, spec: steps.GANSpec,
   # Every D update sees a real and a fake batch; the lookahead repeats that K times.
   examples = batch_size * spec.d_steps * 2 * (1 + spec.unroll_steps)
   step_bytes = 4 * 4 * examples * width
+  _check_fits('one train step', step_bytes, ram, 'config.train.batch_size, config.d_steps, '
+              'config.unroll.steps, config.model.latent_dim and the model widths')
+  check_eval_memory(config, max(data_info.num_classes if data_info.is_mixture else 1, width))
+
+
+def check_eval_memory(config: ml_collections.ConfigDict, per_sample: int) -> None:
+  """A ValueError when eval.num_samples x `per_sample` float32 cannot fit in RAM.
+
+  G runs on all of the evaluation z (or its chunks, each layer at most the
+  widest), and a mixture's metrics hold samples x modes distances: `per_sample`
+  is the larger of the two. Called with a mixture's mode count before the data
+  are built, since building 10^8 mode centres alone takes seconds and gigabytes.
+  """
+  try:
+    ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    return
   num_samples = int(config.eval.get('num_samples', 0) or 0)
-  # G runs on all of the evaluation z (or its chunks, each layer at most `width`).
-  eval_bytes = 4 * num_samples * max(
-      data_info.num_classes if data_info.is_mixture else 1, width)
-  for what, need, fields in (
-      ('one train step', step_bytes, 'config.train.batch_size, config.d_steps, '
-       'config.unroll.steps, config.model.latent_dim and the model widths'),
-      ('the evaluation', eval_bytes, 'config.eval.num_samples and config.data')):
-    if need > ram:
-      raise ValueError(f'{what} needs at least {need / 2**30:.0f} GiB, more than this '
-                       f"machine's {ram / 2**30:.0f} GiB of memory; lower {fields}.")
+  _check_fits('the evaluation', 4 * num_samples * per_sample, ram,
+              'config.eval.num_samples and config.data')
+
+
+def _check_fits(what: str, need: int, ram: int, fields: str) -> None:
+  if need > ram:
+    raise ValueError(f'{what} needs at least {need / 2**30:.0f} GiB, more than this '
+                     f"machine's {ram / 2**30:.0f} GiB of memory; lower {fields}.")
 
 
 def _check_batch(batch_size: int, spec: steps.GANSpec) -> None:
@@ -346,6 +361,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   workdir = os.path.abspath(workdir)
   is_main = jax.process_index() == 0
   options = _train_options(config.train)
+  if config.data.get('name') in input_pipeline.MIXTURE_NAMES:
+    check_eval_memory(config, input_pipeline.mixture_mode_count(config.data))
   data_info = input_pipeline.get_info(config.data)
   mesh = make_mesh()
   spec = build_spec(config, data_info, mesh)

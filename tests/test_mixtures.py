@@ -97,6 +97,16 @@ def test_grid_centers():
   assert {tuple(c) for c in centers.tolist()} == expected
 
 
+def test_mode_count_is_read_from_the_config_alone(monkeypatch):
+  assert input_pipeline.mixture_mode_count(data_config(name='ring', num_modes=8)) == 8
+  assert input_pipeline.mixture_mode_count(data_config(name='grid', grid_size=7)) == 49
+  # No centre is built: 10^9 modes would take ~28 GB.
+  monkeypatch.setattr(mixtures, 'modes', lambda *a: pytest.fail('built the modes'))
+  assert mixtures.mode_count(data_config(name='ring', num_modes=10**9)) == 10**9
+  with pytest.raises(ValueError, match='data.grid_size'):
+    mixtures.mode_count(data_config(name='grid', grid_size=0))
+
+
 def test_mixture_info():
   info = input_pipeline.get_info(data_config(name='grid', grid_size=3, std=0.1))
   assert info == input_pipeline.DataInfo(
