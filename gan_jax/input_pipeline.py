@@ -73,8 +73,8 @@ def mixture_modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
   return _mixture_source(data_config).modes(data_config)
 
 
-def mixture_mode_count(data_config: DataConfig) -> int:
-  """The number of modes M, read from the config without building them."""
+def mixture_mode_count(data_config: DataConfig) -> tuple[int, str]:
+  """The number of modes M and the data field that sets it, without building them."""
   return _mixture_source(data_config).mode_count(data_config)
 
 

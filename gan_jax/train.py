@@ -184,7 +184,8 @@ def check_memory(config: ml_collections.ConfigDict, spec: steps.GANSpec,
   check_eval_memory(config, max(data_info.num_classes if data_info.is_mixture else 1, width))
 
 
-def check_eval_memory(config: ml_collections.ConfigDict, per_sample: int) -> None:
+def check_eval_memory(config: ml_collections.ConfigDict, per_sample: int,
+                      fields: str = 'config.data') -> None:
   """A ValueError when eval.num_samples x `per_sample` float32 cannot fit in RAM.
 
   G runs on all of the evaluation z (or its chunks, each layer at most the
@@ -198,7 +199,7 @@ def check_eval_memory(config: ml_collections.ConfigDict, per_sample: int) -> Non
     return
   num_samples = int(config.eval.get('num_samples', 0) or 0)
   _check_fits('the evaluation', 4 * num_samples * per_sample, ram,
-              'config.eval.num_samples and config.data')
+              f'config.eval.num_samples and {fields}')
 
 
 def _check_fits(what: str, need: int, ram: int, fields: str) -> None:
@@ -362,7 +363,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   is_main = jax.process_index() == 0
   options = _train_options(config.train)
   if config.data.get('name') in input_pipeline.MIXTURE_NAMES:
-    check_eval_memory(config, input_pipeline.mixture_mode_count(config.data))
+    count, field = input_pipeline.mixture_mode_count(config.data)
+    check_eval_memory(config, count, f'config.data.{field}={config.data[field]}')
   data_info = input_pipeline.get_info(config.data)
   mesh = make_mesh()
   spec = build_spec(config, data_info, mesh)

@@ -98,11 +98,13 @@ def test_grid_centers():
 
 
 def test_mode_count_is_read_from_the_config_alone(monkeypatch):
-  assert input_pipeline.mixture_mode_count(data_config(name='ring', num_modes=8)) == 8
-  assert input_pipeline.mixture_mode_count(data_config(name='grid', grid_size=7)) == 49
+  assert input_pipeline.mixture_mode_count(data_config(name='ring', num_modes=8)) == (
+      8, 'num_modes')
+  assert input_pipeline.mixture_mode_count(data_config(name='grid', grid_size=7)) == (
+      49, 'grid_size')
   # No centre is built: 10^9 modes would take ~28 GB.
   monkeypatch.setattr(mixtures, 'modes', lambda *a: pytest.fail('built the modes'))
-  assert mixtures.mode_count(data_config(name='ring', num_modes=10**9)) == 10**9
+  assert mixtures.mode_count(data_config(name='ring', num_modes=10**9))[0] == 10**9
   with pytest.raises(ValueError, match='data.grid_size'):
     mixtures.mode_count(data_config(name='grid', grid_size=0))
 

@@ -379,7 +379,8 @@ def test_a_mixture_too_big_to_evaluate_is_rejected_before_its_modes_are_built(
   monkeypatch.setattr(mixtures, 'modes', lambda *a: pytest.fail('built the modes'))
   code, err = cli(['--config', RING, '--workdir', str(populated_workdir),
                    '--config.data.num_modes=1000000000'], capsys)
-  assert_clean_error(code, err, 'the evaluation', 'GiB', 'config.eval.num_samples')
+  assert_clean_error(code, err, 'the evaluation', 'GiB', 'config.eval.num_samples',
+                     'config.data.num_modes=1000000000')
 
 
 def test_batch_not_divisible_by_the_device_count(populated_workdir, no_training,

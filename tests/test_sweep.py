@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 
@@ -214,11 +215,21 @@ def test_shard_pairs_split_every_variant_round_robin():
     sweep.shard_pairs(variants, configs, 2, 2)
 
 
-def test_two_shards_merged_equal_one_shard_row_for_row(tmp_path, monkeypatch):
+@pytest.fixture(scope='module')
+def second_shard_only(tmp_path_factory) -> str:
+  """A workdir where shard 1 of 2 of the tiny sweep has run; tests copy it."""
+  workdir = str(tmp_path_factory.mktemp('shards') / 'w')
+  sweep.run_sweep(_tiny_ring(), _tiny_sweep, workdir, num_shards=2, shard_index=1)
+  return workdir
+
+
+@pytest.mark.xdist_group('sweep_shards')  # one worker builds second_shard_only once
+def test_two_shards_merged_equal_one_shard_row_for_row(tmp_path, monkeypatch,
+                                                        second_shard_only):
   config = _tiny_ring()
   one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
   sweep.run_sweep(config, _tiny_sweep, one)
-  sweep.run_sweep(config, _tiny_sweep, two, num_shards=2, shard_index=1)
+  shutil.copytree(second_shard_only, two)
   _, missing = sweep.merge(two)
   # Shard 0 has not run: exactly its pairs are reported missing.
   assert missing == [('loss=non_saturating', 0), ('loss=non_saturating', 2),
@@ -273,16 +284,16 @@ def test_shard_command_replaces_processes_by_a_shard():
       '--processes=1', '--num_shards=2', '--shard_index=1']
 
 
-def test_merge_cli_lists_the_missing_pairs(tmp_path):
-  config = _tiny_ring()
+@pytest.mark.xdist_group('sweep_shards')
+def test_merge_cli_lists_the_missing_pairs(tmp_path, second_shard_only):
   workdir = str(tmp_path / 'w')
-  sweep.run_sweep(config, _tiny_sweep, workdir, num_shards=2, shard_index=0)
+  shutil.copytree(second_shard_only, workdir)
   proc = subprocess.run([sys.executable, '-m', 'gan_jax.sweep', '--workdir', workdir,
                          '--merge'], capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr
-  assert '| loss=non_saturating | 2 / 0 / 0 |' in proc.stdout
-  assert ('3 (variant, seed) pairs are not measured yet: loss=non_saturating seed 1; '
-          'model.pack=2,train.batch_size=32 seed 0; model.pack=2,train.batch_size=32 seed 2'
+  assert '| loss=non_saturating | 1 / 0 / 0 |' in proc.stdout
+  assert ('3 (variant, seed) pairs are not measured yet: loss=non_saturating seed 0; '
+          'loss=non_saturating seed 2; model.pack=2,train.batch_size=32 seed 1'
           in proc.stderr)
 
 

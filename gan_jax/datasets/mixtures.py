@@ -82,17 +82,18 @@ def _check_points(field: str, value: int, points: int, bytes_per_point: int) -> 
                      f"more than this machine's {ram / 2**30:.0f} GiB of memory.")
 
 
-def mode_count(data_config: DataConfig) -> int:
-  """The mixture's number of modes M, from its config alone (no array is made).
+def mode_count(data_config: DataConfig) -> tuple[int, str]:
+  """The mixture's number of modes M and the data field that sets it, from the
+  config alone (no array is made).
 
   The evaluation's memory check needs M before `modes` spends seconds and
   gigabytes building M centres.
   """
   name = data_config.get('name')
   if name == 'ring':
-    return _number(data_config, 'num_modes', 8, integer=True)
+    return _number(data_config, 'num_modes', 8, integer=True), 'num_modes'
   if name == 'grid':
-    return _number(data_config, 'grid_size', 5, integer=True) ** 2
+    return _number(data_config, 'grid_size', 5, integer=True) ** 2, 'grid_size'
   raise ValueError(f'data.name={name!r} is not a mixture; valid choices: '
                    f'{", ".join(NAMES)}.')
 
