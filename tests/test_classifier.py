@@ -130,3 +130,7 @@ def test_cli_errors_are_one_paragraph(capsys):
   err = capsys.readouterr().err.strip()
   assert err.startswith('gan_jax.classifier: error: flag --dataset=cifar')
   assert 'fashion_mnist' in err and '\n' not in err
+  assert classifier.main(['--num_epochs=0']) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith('gan_jax.classifier: error: flag --num_epochs=0')
+  assert '\n' not in err
