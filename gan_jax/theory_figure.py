@@ -50,6 +50,7 @@ import optax
 from jax.scipy.stats import norm
 
 from gan_jax import losses
+from gan_jax import memory
 from gan_jax import steps
 from gan_jax import theory
 from gan_jax.models import mlp
@@ -142,8 +143,8 @@ def _parse_args(argv: Sequence[str] | None = None) -> flags.FlagValues:
   # One float32 of each of the 32 units of D's two layers per point, forward and
   # backward, for the d_per_g real batches and a fake one (a lower bound).
   need = 4 * 4 * 32 * fv.batch_size * (fv.d_per_g + 1)
-  ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-  if need > ram:
+  ram = memory.ram_bytes()
+  if ram is not None and need > ram:
     raise ValueError(f'--batch_size={fv.batch_size} with --d_per_g={fv.d_per_g} needs at '
                      f"least {need / 2**30:.0f} GiB, more than this machine's "
                      f'{ram / 2**30:.0f} GiB; lower them.')

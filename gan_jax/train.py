@@ -25,6 +25,7 @@ from gan_jax import checkpointing
 from gan_jax import evaluation
 from gan_jax import factory
 from gan_jax import input_pipeline
+from gan_jax import memory
 from gan_jax import plotting
 from gan_jax import preemption
 from gan_jax import steps
@@ -168,7 +169,7 @@ def check_memory(config: ml_collections.ConfigDict, spec: steps.GANSpec,
   holds z, G's samples and, for a mixture, samples x modes distances. Catches sizes off by orders of
   magnitude (a batch of 10^7) before XLA aborts deep inside.
   """
-  ram = _ram_bytes()
+  ram = memory.ram_bytes()
   if ram is None:
     return
   model = config.model
@@ -192,19 +193,12 @@ def check_eval_memory(config: ml_collections.ConfigDict, per_sample: int,
   is the larger of the two. Called with a mixture's mode count before the data
   are built, since building 10^8 mode centres alone takes seconds and gigabytes.
   """
-  ram = _ram_bytes()
+  ram = memory.ram_bytes()
   if ram is None:
     return
   num_samples = int(config.eval.get('num_samples', 0) or 0)
   _check_fits('the evaluation', 4 * num_samples * per_sample, ram,
               f'config.eval.num_samples and {fields}')
-
-
-def _ram_bytes() -> int | None:
-  try:
-    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-  except (ValueError, OSError, AttributeError):
-    return None
 
 
 def _check_fits(what: str, need: int, ram: int, fields: str) -> None:

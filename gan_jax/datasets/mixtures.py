@@ -25,7 +25,6 @@ sweep. `train_size = 0` (the default) draws fresh points every step.
 from __future__ import annotations
 
 import math
-import os
 
 from typing import Callable, Iterator
 
@@ -33,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import memory
 from gan_jax.datasets.base import MIXTURE, Batch, DataConfig, DataInfo
 
 KIND = MIXTURE
@@ -62,20 +62,13 @@ def _number(data_config: DataConfig, field: str, default: float, *,
   return int(value) if integer else float(value)
 
 
-def _ram_bytes() -> int | None:
-  try:
-    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-  except (ValueError, OSError, AttributeError):
-    return None
-
-
 def _check_points(field: str, value: int, points: int, bytes_per_point: int) -> None:
   """ValueError naming data.`field` when `points` 2-D points cannot be held in RAM.
 
   A lower bound checked before any array is made: numpy would raise MemoryError
   (or XLA abort) deep inside instead.
   """
-  ram = _ram_bytes()
+  ram = memory.ram_bytes()
   if ram is not None and points * bytes_per_point > ram:
     raise ValueError(f'data.{field}={value} needs at least '
                      f'{points * bytes_per_point / 2**30:.0f} GiB for its {points:.3g} points, '

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax import memory
 from gan_jax.models import layers
 
 Array = jax.Array
@@ -151,13 +151,6 @@ class MLPDiscriminator(nn.Module):
     return sn(nn.Dense(1, kernel_init=kernel_init, name='dense_out'))(h)[:, 0]
 
 
-def _ram_bytes() -> int | None:
-  try:
-    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-  except (ValueError, OSError, AttributeError):
-    return None
-
-
 def check_parameter_memory(g_widths, d_widths, *, latent_dim: int, data_shape,
                            num_classes: int, pack: int, maxout_pieces: int) -> None:
   """ValueError naming the fields when the two MLPs' parameters cannot fit in RAM.
@@ -168,7 +161,7 @@ def check_parameter_memory(g_widths, d_widths, *, latent_dim: int, data_shape,
   Adam's two moments). Catches sizes off by orders of magnitude (a maxout of
   10^16 pieces) before XLA aborts the process on an impossible allocation.
   """
-  ram = _ram_bytes()
+  ram = memory.ram_bytes()
   if ram is None:
     return
   data = math.prod(int(d) for d in data_shape)
