@@ -101,6 +101,16 @@ def write_idx_dataset_to():
   return write_idx_dataset
 
 
+def config_fields(config, prefix: str = ''):
+  """(dotted path, declared type, value) of every leaf field of a ConfigDict."""
+  for key, value in config.items():
+    path = f'{prefix}{key}'
+    if hasattr(value, 'items'):
+      yield from config_fields(value, path + '.')
+    else:
+      yield path, config.get_type(key), value
+
+
 def data_config(**fields) -> ml_collections.ConfigDict:
   """A data config, as config.data would be."""
   return ml_collections.ConfigDict(fields)

@@ -61,6 +61,7 @@ from gan_jax import steps
 from gan_jax import train
 from gan_jax import workdir as workdir_lib
 from gan_jax.models import layers
+from conftest import config_fields
 
 # One worker under pytest-xdist (--dist loadgroup): the module's fixtures are built once.
 pytestmark = pytest.mark.xdist_group('test_fuzz')
@@ -131,15 +132,6 @@ def snapshot(path: pathlib.Path) -> dict[str, str]:
   return out
 
 
-def _fields(config, prefix=''):
-  for key, value in config.items():
-    path = f'{prefix}{key}'
-    if hasattr(value, 'items'):
-      yield from _fields(value, path + '.')
-    else:
-      yield path, config.get_type(key), value
-
-
 def _references(config, prefix=''):
   """(path, FieldReference) of every field that is a reference (get_ref)."""
   for key in config.keys():
@@ -200,7 +192,7 @@ class Experiment:
       self.data_here = True
     except (FileNotFoundError, ValueError):
       self.data_here = False
-    self.fields = {p: (t, v) for p, t, v in _fields(self.config)}
+    self.fields = {p: (t, v) for p, t, v in config_fields(self.config)}
     # Fields that share one FieldReference (decay_steps = num_steps): setting
     # one sets all, and the error may name any of them.
     self.linked = {}

@@ -35,6 +35,7 @@ from gan_jax import steps
 from gan_jax import train
 from gan_jax import workdir as workdir_lib
 from gan_jax.datasets import mixtures
+from conftest import config_fields
 from conftest import state_arrays
 
 # One worker under pytest-xdist (--dist loadgroup): the module's fixtures are built once.
@@ -496,15 +497,6 @@ OUT_OF_RANGE = {
 }
 
 
-def _fields(config, prefix=''):
-  for key, value in config.items():
-    path = f'{prefix}{key}'
-    if hasattr(value, 'items'):
-      yield from _fields(value, path + '.')
-    else:
-      yield path, config.get_type(key)
-
-
 def _misspell(name: str, rng: random.Random) -> str:
   i = rng.randrange(len(name))
   op = rng.choice(['drop', 'double', 'swap', 'replace'])
@@ -518,7 +510,7 @@ def _misspell(name: str, rng: random.Random) -> str:
 
 
 def _bad_overrides(config, rng: random.Random, n: int):
-  fields = dict(_fields(config))
+  fields = {path: kind for path, kind, _ in config_fields(config)}
   cases = []
   while len(cases) < n:
     kind = rng.choice(['misspelt', 'type', 'choice', 'range'])
