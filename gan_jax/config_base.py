@@ -285,6 +285,11 @@ def mode_collapse_study(c: ml_collections.ConfigDict, arg: str | None, *,
   c.optim.g.final_lr_fraction = 0.01
   c.optim.d = optimizer(lr=1e-3, b1=0.5)
   c.eval.num_samples = 2500  # VEEGAN / PacGAN protocol.
+  # Discriminator rejection sampling (gan_jax/rejection.py): the sweep also scores
+  # eval.num_samples DRS-accepted samples of each seed, as rows of their own.
+  c.eval.drs = ml_collections.ConfigDict(dict(
+      enabled=False, gamma_percentile=95.0, epsilon=1e-6, burn_in=10_000,
+      batch_size=10_000, max_candidates=1_000_000))
   c.sweep = ml_collections.ConfigDict()
   c.sweep.protocol = arg or 'budget'
   c.sweep.num_seeds = 10     # vmapped in one program per variant.
@@ -328,6 +333,7 @@ def mode_collapse_study(c: ml_collections.ConfigDict, arg: str | None, *,
     c.sweep.num_seeds = 2
     c.sweep.eval_every = 20
     c.eval.num_samples = 500
+    c.eval.drs.update(dict(burn_in=1000, batch_size=1000, max_candidates=20_000))
   return c
 
 

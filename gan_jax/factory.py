@@ -92,6 +92,8 @@ _RANGES = (
     ('model.latent_dim', 0, None, True, False),
     ('eval.num_samples', 0, None, True, False),
     ('eval.train_classifier_epochs', 0, 1000, False, False),
+    ('eval.drs.gamma_percentile', 0.0, 100.0, False, False),
+    ('eval.drs.epsilon', 0.0, None, True, False),
     ('train.sample_every', 0, MAX_STEPS, False, False),
     ('instance_noise.decay_steps', 0, MAX_STEPS, False, False),
     ('optim.g.momentum', 0.0, 1.0, False, True),

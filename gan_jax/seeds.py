@@ -68,6 +68,7 @@ import tqdm
 from gan_jax import evaluation
 from gan_jax import factory
 from gan_jax import input_pipeline
+from gan_jax import rejection
 from gan_jax import steps
 from gan_jax import xla_flags
 from gan_jax.datasets import mixtures
@@ -337,3 +338,58 @@ def train_and_evaluate_states(config: ml_collections.ConfigDict, seeds: Sequence
       wall_s=time.perf_counter() - start,
       steps_per_s=timed_steps / train_time if timed_steps else float('nan'))
   return result, jax.device_get(states)
+
+
+# ---------------------------------------------------------------------------
+# Discriminator rejection sampling of trained seeds (an evaluation of its own).
+# ---------------------------------------------------------------------------
+
+# DRS's candidates come from their own stream, not the evaluation z: they are
+# many more than eval.num_samples, and the raw evaluation stays as it was.
+DRS_KEY_OFFSET = 1
+
+
+def drs_evaluate(config: ml_collections.ConfigDict, states: steps.GANState
+                 ) -> tuple[rejection.DRSResult, dict[str, np.ndarray]]:
+  """`rejection.rejection_sample` of every seed of `states`, and its mixture metrics.
+
+  Each seed's G proposes and its own D scores; every seed keeps up to
+  `config.eval.num_samples` accepted samples, on which `evaluation.mixture_summary`
+  gives (S,) modes, high_quality, kl and kl_all (a seed that fell short of
+  num_samples is scored on what it accepted).
+  """
+  rejection.check_config(config)
+  drs = config.eval.drs
+  data_info = input_pipeline.get_info(config.data)
+  spec = factory.build_spec(config, data_info)
+  centers, std = input_pipeline.mixture_modes(config.data)
+
+  @jax.jit
+  def propose(g_params, g_batch_stats, d_params, d_batch_stats, key):
+    z = steps.sample_latents(spec, key, int(drs.batch_size))
+    x = jax.vmap(lambda p, bs: steps.generate(spec, p, bs, z))(g_params, g_batch_stats)
+    logits = jax.vmap(lambda p, bs, xs: steps.discriminate(spec, p, bs, xs))(
+        d_params, d_batch_stats, x)
+    return x, logits
+
+  def draw(key, n):
+    # Every batch, the burn-in too, is drawn in batch_size chunks: one compiled shape.
+    chunks = [propose(states.g_params, states.g_batch_stats, states.d_params,
+                      states.d_batch_stats, jax.random.fold_in(key, i))
+              for i in range(-(-n // int(drs.batch_size)))]
+    x = jnp.concatenate([c[0] for c in chunks], axis=1)[:, :n]
+    logits = jnp.concatenate([c[1] for c in chunks], axis=1)[:, :n]
+    return x, logits
+
+  key = jax.random.fold_in(evaluation.eval_key(config), DRS_KEY_OFFSET)
+  result = rejection.rejection_sample(
+      key, draw, int(config.eval.num_samples), burn_in=int(drs.burn_in),
+      batch_size=int(drs.batch_size), max_candidates=int(drs.max_candidates),
+      epsilon=float(drs.epsilon), gamma_percentile=float(drs.gamma_percentile))
+  summaries = [jax.device_get(evaluation.mixture_summary(jnp.asarray(x), centers, std))
+               if len(x) else None for x in result.samples]
+  empty = {'modes': 0, 'high_quality': 0.0, 'kl': float(np.log(len(centers))),
+           'kl_all': float(np.log(len(centers)))}
+  metrics = {k: np.asarray([float((m or empty)[k]) for m in summaries])
+             for k in ('modes', 'high_quality', 'kl', 'kl_all')}
+  return result, metrics

@@ -99,6 +99,7 @@ from gan_jax import config_base
 from gan_jax import image_seeds
 from gan_jax import input_pipeline
 from gan_jax import plotting
+from gan_jax import rejection
 from gan_jax import seeds as seeds_lib
 from gan_jax import train
 from gan_jax.datasets import base as data_base
@@ -108,6 +109,12 @@ MIXTURE, IMAGE = data_base.MIXTURE, data_base.IMAGE
 
 CSV_FIELDS = ('variant', 'seed', 'status', 'step', 'modes', 'high_quality', 'kl',
               'kl_all', 'diverged_at', 'wall_s', 'steps_per_s', 'error', 'overrides')
+# A mixture sweep with config.eval.drs.enabled also writes drs.csv (per shard, like
+# results.csv): the same seeds scored on their DRS-accepted samples, a file of its
+# own so that raw and rejection-sampled numbers are never mixed (`merge` shows
+# them as separate rows).
+DRS_CSV_FIELDS = ('variant', 'seed', 'status', 'modes', 'high_quality', 'kl', 'kl_all',
+                  'accepted', 'candidates', 'acceptance', 'gamma_percentile', 'wall_s')
 # An image sweep's results.csv: the same bookkeeping columns, the image metrics
 # instead of the mixture ones (empty where the data or the config has none, e.g.
 # every metric without eval.classifier) and each seed's main workdir. A second
@@ -203,6 +210,18 @@ def _rows(variant: Variant, seeds: list[int], result: seeds_lib.RunResult) -> li
   return rows
 
 
+def _drs_rows(variant: Variant, seeds: list[int], result: seeds_lib.RunResult,
+              drs: rejection.DRSResult, metrics: dict[str, np.ndarray],
+              gamma_percentile: float, wall_s: float) -> list[dict]:
+  return [dict(
+      variant=variant.name, seed=seed, status='nan' if int(result.diverged_at[i]) else 'ok',
+      modes=int(metrics['modes'][i]), high_quality=f'{float(metrics["high_quality"][i]):.4f}',
+      kl=f'{float(metrics["kl"][i]):.4f}', kl_all=f'{float(metrics["kl_all"][i]):.4f}',
+      accepted=int(drs.accepted[i]), candidates=int(drs.candidates[i]),
+      acceptance=f'{float(drs.acceptance[i]):.4f}', gamma_percentile=gamma_percentile,
+      wall_s=f'{wall_s:.1f}') for i, seed in enumerate(seeds)]
+
+
 def _failed_rows(variant: Variant, seeds: list[int], error: str, wall_s: float) -> list[dict]:
   return [dict(variant=variant.name, seed=seed, status='failed', step=0, modes='',
                high_quality='', kl='', kl_all='', diverged_at=0, wall_s=f'{wall_s:.1f}',
@@ -268,13 +287,16 @@ def _published_cell(entries) -> str:
 
 
 def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
-                  published: list | None = None) -> str:
+                  published: list | None = None, drs_rows: list[dict] = ()) -> str:
   """Markdown: mean ± std (ddof = 1) and standard error over seeds, per variant.
 
   Runs that went NaN count with their final metrics (a NaN generator covers no
   mode: 0 modes, 0% high quality), so divergence lowers the mean instead of
   vanishing from it; failed runs have no metrics and are only counted.
   `published` (see `published_rows`) puts published rows beside the measurement.
+  `drs_rows` (drs.csv) add a row '<variant> + DRS' under a variant that has them:
+  the same seeds scored on their rejection-sampled samples, with the acceptance
+  rate in the last column.
   """
   lines = [f'| variant | runs (ok / nan / failed) | modes (of {num_modes}) | '
            'high quality % | KL(modes ‖ uniform) | published: modes / HQ / KL | '
@@ -293,6 +315,17 @@ def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
         f'{_mean_std([float(r["high_quality"]) for r in scored], 100.0, 1)} | '
         f'{_mean_std([float(r["kl"]) for r in scored], 1.0, 3)} | '
         f'{_published_cell(published_rows(published, variant))} | {speed} |')
+    ds = [r for r in drs_rows if r['variant'] == variant.name]
+    if ds:
+      percentiles = sorted({float(r['gamma_percentile']) for r in ds})
+      lines.append(
+          f'| {variant.name} + DRS (gamma: percentile '
+          f'{"/".join(f"{p:g}" for p in percentiles)}) | '
+          f'{sum(r["status"] == "ok" for r in ds)} / {sum(r["status"] == "nan" for r in ds)}'
+          f' / 0 | {_mean_std([float(r["modes"]) for r in ds])} | '
+          f'{_mean_std([float(r["high_quality"]) for r in ds], 100.0, 1)} | '
+          f'{_mean_std([float(r["kl"]) for r in ds], 1.0, 3)} | - | accepts '
+          f'{_mean_std([float(r["acceptance"]) for r in ds], 100.0, 1)} % |')
   return '\n'.join(lines) + '\n'
 
 
@@ -401,11 +434,12 @@ def _seeds(config: ml_collections.ConfigDict) -> list[int]:
   return [int(config.seed) + i for i in range(num_seeds)]
 
 
-def shard_file(workdir: str, num_shards: int, shard_index: int, suffix: str = '.csv') -> str:
+def shard_file(workdir: str, num_shards: int, shard_index: int, suffix: str = '.csv',
+               prefix: str = 'results') -> str:
   """results.csv for an unsharded sweep, results.shard-002-of-004.csv for shard 2 of 4."""
   if num_shards == 1:
-    return os.path.join(workdir, 'results' + suffix)
-  return os.path.join(workdir, f'results.shard-{shard_index:03d}-of-{num_shards:03d}{suffix}')
+    return os.path.join(workdir, prefix + suffix)
+  return os.path.join(workdir, f'{prefix}.shard-{shard_index:03d}-of-{num_shards:03d}{suffix}')
 
 
 def _npz_path(workdir: str, name: str, num_shards: int, shard_index: int) -> str:
@@ -413,14 +447,14 @@ def _npz_path(workdir: str, name: str, num_shards: int, shard_index: int) -> str
   return os.path.join(workdir, 'variants', _file_name(name) + tag + '.npz')
 
 
-def all_rows(workdir: str) -> list[dict]:
+def all_rows(workdir: str, prefix: str = 'results') -> list[dict]:
   """The rows of every results file in `workdir` (any shard layout), first one per pair.
 
   A (variant, seed) pair measured twice (a rerun under another layout) keeps the
-  row that was written first.
+  row that was written first. `prefix='drs'`: the DRS rows instead.
   """
   rows, seen = [], set()
-  for path in sorted(glob.glob(os.path.join(workdir, 'results*.csv'))):
+  for path in sorted(glob.glob(os.path.join(workdir, prefix + '*.csv'))):
     for r in read_rows(path):
       key = (r['variant'], int(r['seed']))
       if key not in seen:
@@ -448,6 +482,34 @@ def shard_pairs(variants: list[Variant], configs: dict[str, ml_collections.Confi
     if j % num_shards == shard_index:
       mine.setdefault(name, []).append(seed)
   return mine
+
+
+def _check_drs(config: ml_collections.ConfigDict, variants: list[Variant],
+               configs: dict[str, ml_collections.ConfigDict], only: str | None) -> bool:
+  """Whether the sweep runs DRS; raises, before anything is written, if it cannot.
+
+  DRS (config.eval.drs.enabled) needs a 2-D mixture, and each variant that will
+  run must pass `rejection.check_config` (a sigmoid loss, no packing).
+  """
+  drs = config.get('eval', {}).get('drs')
+  if drs is None or not drs.get('enabled', False):
+    return False
+  if input_pipeline.get_info(config.data).kind != MIXTURE:
+    raise ValueError(f'config.eval.drs.enabled=True scores 2-D mixture samples; '
+                     f'config.data.name={config.data.name!r} is not one. Valid choices: '
+                     f'{", ".join(input_pipeline.MIXTURE_NAMES)}.')
+  bad = []
+  for v in variants:
+    if only is not None and not re.search(only, v.name):
+      continue
+    try:
+      rejection.check_config(configs[v.name])
+    except ValueError as e:
+      bad.append(f'{v.name} ({e})')
+  if bad:
+    raise ValueError('config.eval.drs.enabled=True cannot apply to the variants '
+                     + '; '.join(bad) + '. Leave them out with --only.')
+  return True
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -533,7 +595,9 @@ def merge(workdir: str) -> tuple[str, list[tuple[str, int]]]:
         results[v.name] = merged
   write_figures(workdir, variants, results, centers, _strip_pair(variants), published,
                 points=final_points(rows, variants))
-  table = summary_table(rows, variants, num_modes=len(centers), published=published)
+  drs_rows = [r for r in all_rows(workdir, 'drs') if r['variant'] in seeds_of]
+  table = summary_table(rows, variants, num_modes=len(centers), published=published,
+                        drs_rows=drs_rows)
   # Training wall time: each results file timed its own share of a variant.
   wall = sum(float(r['wall_s']) for r in
              {(r['variant'], r['_file']): r for r in rows}.values())
@@ -579,6 +643,7 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
   configs = {v.name: apply_overrides(config, v.overrides) for v in variants}
   # Every variant's seed count and the shard are checked before anything is written.
   mine = shard_pairs(variants, configs, num_shards, shard_index)
+  use_drs = _check_drs(config, variants, configs, only)
   if input_pipeline.get_info(config.data).kind == IMAGE:
     return _run_image_sweep(config, variants, configs, mine, workdir, only=only,
                             published=published, num_shards=num_shards,
@@ -599,8 +664,21 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
   for i, (v, seeds) in enumerate(todo):
     t0 = time.perf_counter()
     try:
-      result = seeds_lib.train_and_evaluate(configs[v.name], seeds,
-                                            desc=f'[{i + 1}/{len(todo)}] {v.name}')
+      result, states = seeds_lib.train_and_evaluate_states(
+          configs[v.name], seeds, desc=f'[{i + 1}/{len(todo)}] {v.name}')
+      if use_drs:
+        # Written before the variant's results rows: a sweep stopped in between
+        # retrains the variant, and all_rows keeps the first DRS row per pair.
+        t_drs = time.perf_counter()
+        drs, drs_metrics = seeds_lib.drs_evaluate(configs[v.name], states)
+        append_rows(shard_file(workdir, num_shards, shard_index, prefix='drs'),
+                    _drs_rows(v, seeds, result, drs, drs_metrics,
+                              float(config.eval.drs.gamma_percentile),
+                              time.perf_counter() - t_drs), DRS_CSV_FIELDS)
+        print(f'[{i + 1}/{len(todo)}] {v.name} + DRS: modes {drs_metrics["modes"].astype(int).tolist()}, '
+              f'high quality {np.round(100 * drs_metrics["high_quality"], 1).tolist()}%, '
+              f'acceptance {np.round(100 * drs.acceptance, 1).tolist()}%', flush=True)
+      del states
     except Exception as e:  # pylint: disable=broad-except
       # A broken variant is a result too; the rest of the sweep goes on.
       error = f'{type(e).__name__}: {e}'.replace('\n', ' ')[:500]
