@@ -93,7 +93,7 @@ def mixture_summary(samples, centers, std) -> dict[str, jax.Array]:
 
 # One compiled program per sample shape: op by op, each evaluation of a short
 # run spent 0.3 s dispatching (and, the first time, compiling) 30 small ops.
-_mixture_summary_compiled = jax.jit(mixture_summary)
+mixture_summary_compiled = jax.jit(mixture_summary)
 
 
 def reference_statistics(clf: classifier_lib.TrainedClassifier, images: np.ndarray,
@@ -346,7 +346,7 @@ class Evaluator:
     which = ' (EMA of G)' if use_ema else ''
     results = {}
     if self.is_mixture:
-      m = _mixture_summary_compiled(samples, self.centers, self.std)
+      m = mixture_summary_compiled(samples, self.centers, self.std)
       results.update({f'{prefix}{k}': float(v) for k, v in m.items() if k != 'kl_all'})
       plotting.mixture_scatter(
           samples, self.centers, path,

@@ -386,8 +386,10 @@ def drs_evaluate(config: ml_collections.ConfigDict, states: steps.GANState
       key, draw, int(config.eval.num_samples), burn_in=int(drs.burn_in),
       batch_size=int(drs.batch_size), max_candidates=int(drs.max_candidates),
       epsilon=float(drs.epsilon), gamma_percentile=float(drs.gamma_percentile))
-  summaries = [jax.device_get(evaluation.mixture_summary(jnp.asarray(x), centers, std))
-               if len(x) else None for x in result.samples]
+  # Compiled once per sample count (usually one: every seed reached num_samples).
+  summaries = [jax.device_get(evaluation.mixture_summary_compiled(
+      jnp.asarray(x), jnp.asarray(centers), std)) if len(x) else None
+               for x in result.samples]
   empty = {'modes': 0, 'high_quality': 0.0, 'kl': float(np.log(len(centers))),
            'kl_all': float(np.log(len(centers)))}
   metrics = {k: np.asarray([float((m or empty)[k]) for m in summaries])

@@ -131,7 +131,10 @@ def test_config_checks_name_the_field():
 
 def test_sweep_writes_drs_rows_beside_the_raw_ones(tmp_path):
   config = _quick_ring()
-  config.eval.drs.enabled = True
+  config.eval.drs.update(dict(enabled=True, burn_in=200, batch_size=500, max_candidates=5000))
+  config.model.update(dict(g_widths=(8,), d_widths=(8,)))
+  config.train.num_steps = config.sweep.eval_every = 4
+  config.eval.num_samples = 100
   config.sweep.num_seeds = 2
   workdir = str(tmp_path / 'w')
   table = sweep.run_sweep(config, lambda add: add(**{'model.latent_dim': 2}), workdir)
