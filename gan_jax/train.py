@@ -361,6 +361,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   workdir = os.path.abspath(workdir)
   is_main = jax.process_index() == 0
   options = _train_options(config.train)
+  drs = config.get('eval', {}).get('drs')
+  if drs is not None and drs.get('enabled', False):
+    # Not silently ignored: DRS rows are the sweep's (seeds.drs_evaluate).
+    raise ValueError('config.eval.drs.enabled=True is an evaluation of gan_jax.sweep '
+                     '(rows of their own in drs.csv / results.md), not of gan_jax.main; run '
+                     'python -m gan_jax.sweep --config ... --config.eval.drs.enabled=True, or '
+                     'leave it False here.')
   if config.data.get('name') in input_pipeline.MIXTURE_NAMES:
     count, field = input_pipeline.mixture_mode_count(config.data)
     check_eval_memory(config, count, f'config.data.{field}={config.data[field]}')

@@ -169,3 +169,13 @@ def test_drs_on_a_variant_it_cannot_score_is_an_error_before_any_write(tmp_path)
     sweep.run_sweep(config, lambda add: (add(**{'model.latent_dim': 2}),
                                          add(**{'model.pack': 2})), workdir)
   assert not os.path.exists(workdir)
+
+
+def test_main_says_drs_is_a_sweep_evaluation_instead_of_ignoring_it(tmp_path):
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  config = _quick_ring()
+  config.eval.drs.enabled = True
+  with pytest.raises(ValueError, match=r'config.eval.drs.enabled=True is an evaluation of '
+                                       r'gan_jax.sweep'):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
+  assert not os.path.exists(tmp_path / 'w')
