@@ -675,7 +675,8 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
                     _drs_rows(v, seeds, result, drs, drs_metrics,
                               float(config.eval.drs.gamma_percentile),
                               time.perf_counter() - t_drs), DRS_CSV_FIELDS)
-        print(f'[{i + 1}/{len(todo)}] {v.name} + DRS: modes {drs_metrics["modes"].astype(int).tolist()}, '
+        print(f'[{i + 1}/{len(todo)}] {v.name} + DRS: modes '
+              f'{drs_metrics["modes"].astype(int).tolist()}, '
               f'high quality {np.round(100 * drs_metrics["high_quality"], 1).tolist()}%, '
               f'acceptance {np.round(100 * drs.acceptance, 1).tolist()}%', flush=True)
       del states
