@@ -35,6 +35,9 @@ The workdir of a mixture sweep receives, as variants finish:
                             fraction, KL, status ('ok', 'nan' with the step it
                             diverged at, or 'failed' with the error), wall time
   results.md                mean +- std over seeds per variant
+  drs.csv                   with config.eval.drs.enabled: each seed scored on its
+                            discriminator-rejection-sampled samples (rejection.py),
+                            a '<variant> + DRS' row of its own in results.md
   samples.png               final samples, one row per variant, one column per seed
   modes_over_training.png   modes covered and high-quality % over training
   strip.png                 Metz et al. (2016) Fig. 1: samples of the plain and the
