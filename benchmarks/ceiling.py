@@ -2,6 +2,7 @@
 
     python benchmarks/ceiling.py                 # all cores
     python benchmarks/ceiling.py --threads=1     # one core (numpy and XLA pinned)
+    python benchmarks/ceiling.py --threads=1 --pair   # and what a second process adds
 
 Why: this environment may set OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which
 force OpenBLAS (numpy's BLAS) onto a slower kernel than the one it would pick
@@ -130,8 +131,15 @@ class NumpyProbe:
                             if clean and k in os.environ}
 
   def gflops(self, n: int = N, reps: int = 7) -> float:
+    self.request(n, reps)
+    return self.read()
+
+  def request(self, n: int = N, reps: int = 7) -> None:
+    """Starts a measurement without waiting for it (see `concurrent_gflops`)."""
     self._proc.stdin.write(f'{n} {reps}\n')
     self._proc.stdin.flush()
+
+  def read(self) -> float:
     return float(json.loads(self._proc.stdout.readline())['gflops'])
 
   def close(self) -> None:
@@ -151,6 +159,30 @@ def measure(probe: NumpyProbe, n: int = N, reps: int = 7) -> dict[str, float]:
   numpy_rate = probe.gflops(n, reps)
   xla_rate = xla_matmul_gflops(n, reps)
   return dict(numpy=numpy_rate, xla=xla_rate, ceiling=max(numpy_rate, xla_rate))
+
+
+def concurrent_gflops(probes: list[NumpyProbe], n: int = N, reps: int = 7) -> list[float]:
+  """Each probe's rate while all of them multiply at once (released together)."""
+  for probe in probes:
+    probe.request(n, reps)
+  return [probe.read() for probe in probes]
+
+
+def process_scaling(n: int = N, reps: int = 7) -> dict[str, float]:
+  """What a second single-threaded process adds on this machine: the hardware's bound.
+
+  Two one-thread clean-env numpy workers: the rate of one alone, then both at
+  once. `pair_speedup` = (sum of the two concurrent rates) / (one alone); 2.0 on
+  two idle physical cores, less where they share execution units (SMT siblings),
+  memory bandwidth or a host's other tenants. A benchmark's "2 processes / 1
+  process" ratio is read against it.
+  """
+  with NumpyProbe(threads=1) as first, NumpyProbe(threads=1) as second:
+    first.gflops(n, 1)  # warm both
+    second.gflops(n, 1)
+    alone = max(first.gflops(n, reps), second.gflops(n, reps))
+    together = concurrent_gflops([first, second], n, reps)
+  return dict(alone=alone, together=sum(together), pair_speedup=sum(together) / alone)
 
 
 def best(*measurements: dict[str, float]) -> dict[str, float]:
@@ -249,6 +281,8 @@ def main(argv=None) -> None:
                       help='BLAS and XLA threads (default: the libraries\' own)')
   parser.add_argument('--n', type=int, default=N)
   parser.add_argument('--reps', type=int, default=7)
+  parser.add_argument('--pair', action='store_true',
+                      help='also: two 1-thread numpy processes at once against one alone')
   parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.worker:
@@ -269,8 +303,13 @@ def main(argv=None) -> None:
             f'| numpy, {" and ".join(FORCED_VARS)} removed | {probe.info["architecture"]} | '
             f'{rates["numpy"]:.1f} |',
             f'| XLA jit(jnp.dot) | - | {rates["xla"]:.1f} |',
-            f'| **ceiling = max(numpy removed, XLA)** | | **{rates["ceiling"]:.1f}** |',
-            '', f'Load average at the end: {loadavg()}.']
+            f'| **ceiling = max(numpy removed, XLA)** | | **{rates["ceiling"]:.1f}** |']
+  if args.pair:
+    pair = process_scaling(args.n, args.reps)
+    lines += ['', f'Two single-threaded numpy processes at once: {pair["together"]:.1f} GFLOP/s '
+              f'together, one alone {pair["alone"]:.1f}: **{pair["pair_speedup"]:.2f}x** '
+              '(2.00x = two free cores).']
+  lines += ['', f'Load average at the end: {loadavg()}.']
   print('\n'.join(lines))
 
 
