@@ -289,6 +289,21 @@ def _published_cell(entries) -> str:
   return '<br>'.join(cells) or '-'
 
 
+def _speed_cell(rows: list[dict]) -> str:
+  """steps/s of the programs that trained `rows`: one value, or 'min-max' if they differ.
+
+  A variant's seeds may come from several programs (all seeds vmapped in one, or
+  shards of a few): each row carries its own program's rate, for all of that
+  program's seeds together, so the first row's rate alone would misstate the rest.
+  """
+  speeds = sorted({float(r['steps_per_s']) for r in rows if r.get('steps_per_s')})
+  if not speeds:
+    return '-'
+  if len(speeds) == 1:
+    return f'{speeds[0]:.1f}'
+  return f'{speeds[0]:.1f}-{speeds[-1]:.1f}'
+
+
 def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
                   published: list | None = None, drs_rows: list[dict] = ()) -> str:
   """Markdown: mean ± std (ddof = 1) and standard error over seeds, per variant.
@@ -303,7 +318,7 @@ def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
   """
   lines = [f'| variant | runs (ok / nan / failed) | modes (of {num_modes}) | '
            'high quality % | KL(modes ‖ uniform) | published: modes / HQ / KL | '
-           'steps/s (all seeds) |',
+           'steps/s (all seeds of a program) |',
            '|---|---|---|---|---|---|---|']
   for variant in variants:
     rs = [r for r in rows if r['variant'] == variant.name]
@@ -311,7 +326,7 @@ def summary_table(rows: list[dict], variants: list[Variant], *, num_modes: int,
       continue
     counts = {s: sum(r['status'] == s for r in rs) for s in ('ok', 'nan', 'failed')}
     scored = [r for r in rs if r['status'] != 'failed']
-    speed = scored[0]['steps_per_s'] if scored else '-'
+    speed = _speed_cell(scored)
     lines.append(
         f'| {variant.name} | {counts["ok"]} / {counts["nan"]} / {counts["failed"]} | '
         f'{_mean_std([float(r["modes"]) for r in scored])} | '

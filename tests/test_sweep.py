@@ -80,6 +80,17 @@ def test_summary_table_means_and_counts():
   assert lines[2].startswith('| loss=a | 2 / 1 / 0 | 4.67 ± 4.16 (s.e. 2.40) | '
                              '46.7 ± 45.1 (s.e. 26.0) | 0.760 ± 1.147 (s.e. 0.662) |')
   assert lines[3] == '| loss=b | 0 / 0 / 1 | - | - | - | - | - |'
+  assert lines[2].endswith('| - | 10.0 |')  # one program's rate
+
+
+def test_speed_cell_gives_the_range_when_seeds_came_from_several_programs():
+  # Seeds 0-4 vmapped in one program (2.4 steps/s for all five), seeds 5 and 6
+  # as single-seed shards (13.8 and 12.9): not the first row's 2.4 alone.
+  variants = sweep.expand(lambda add: add(loss='a'))
+  rows = [dict(variant='loss=a', status='ok', modes='8', high_quality='0.9', kl='0.0',
+               steps_per_s=speed) for speed in ('2.4',) * 5 + ('13.8', '12.9')]
+  line = sweep.summary_table(rows, variants, num_modes=8).strip().split('\n')[2]
+  assert line.endswith('| - | 2.4-13.8 |'), line
 
 
 def test_seed_statistics_use_ddof_1_and_give_the_standard_error():
