@@ -36,6 +36,9 @@ import numpy as np
 
 # Environment variables that pin OpenBLAS to a kernel; removed in the probe only.
 FORCED_VARS = ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')
+# The cores this process could use when it started (before a benchmark pins
+# itself to one): `process_scaling` puts its two workers on two of them.
+START_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
 THREAD_VARS = ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')
 N = 2048
 
@@ -119,10 +122,12 @@ class NumpyProbe:
   clean=False: a worker with the environment as set (for comparison only).
   """
 
-  def __init__(self, threads: int | None = None, clean: bool = True):
+  def __init__(self, threads: int | None = None, clean: bool = True,
+               core: int | None = None):
     self.threads = threads
     self._proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), '--worker'],
+        [sys.executable, os.path.abspath(__file__), '--worker']
+        + ([] if core is None else [f'--core={core}']),
         env=clean_env(threads, clean),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     self.info = json.loads(self._proc.stdout.readline())
@@ -177,7 +182,9 @@ def process_scaling(n: int = N, reps: int = 7) -> dict[str, float]:
   memory bandwidth or a host's other tenants. A benchmark's "2 processes / 1
   process" ratio is read against it.
   """
-  with NumpyProbe(threads=1) as first, NumpyProbe(threads=1) as second:
+  cores = (START_CORES or [None]) * 2
+  with NumpyProbe(threads=1, core=cores[0]) as first, \
+      NumpyProbe(threads=1, core=cores[1]) as second:
     first.gflops(n, 1)  # warm both
     second.gflops(n, 1)
     alone = max(first.gflops(n, reps), second.gflops(n, reps))
@@ -268,7 +275,9 @@ def matmul_flops(fn: Callable, *args) -> float:
   return matmul_flops_of_jaxpr(jax.make_jaxpr(fn)(*args))
 
 
-def _worker() -> None:
+def _worker(core: int | None) -> None:
+  if core is not None:
+    os.sched_setaffinity(0, {core})
   print(json.dumps(blas_info()), flush=True)
   for line in sys.stdin:
     n, reps = (int(t) for t in line.split())
@@ -284,14 +293,16 @@ def main(argv=None) -> None:
   parser.add_argument('--pair', action='store_true',
                       help='also: two 1-thread numpy processes at once against one alone')
   parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--core', type=int, default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.worker:
-    _worker()
+    _worker(args.core)
     return
   if args.threads == 1:  # XLA reads its flags once, at import.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from gan_jax import xla_flags  # pylint: disable=g-import-not-at-top
     os.environ.setdefault('XLA_FLAGS', xla_flags.CPU_SINGLE_THREAD)
+    xla_flags.pin_to_core(0)  # the flag alone leaves XLA on every core
   with NumpyProbe(args.threads) as probe, NumpyProbe(args.threads, clean=False) as set_probe:
     lines = header(probe)
     as_set = set_probe.gflops(args.n, args.reps)

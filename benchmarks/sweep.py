@@ -13,18 +13,20 @@ seed count S one row:
   * vmapped: S seeds in one program (`seeds.make_train_n_steps`: `lax.scan` over
     --steps steps inside one jit, real data drawn on device, as the sweep trains;
     the seeds axis sharded by `seeds.seed_mesh` when there are several devices),
-    one process with XLA pinned to one CPU thread (gan_jax/xla_flags.py);
+    one process confined to one core (`xla_flags.pin_to_core`: the OS's
+    affinity mask; XLA's --xla_cpu_multi_thread_eigen=false alone still ran on
+    both cores, so rounds before 8 measured two-core processes here);
   * sequential: S separate 1-seed programs one after another, *extrapolated*
     from one measured 1-seed program (jit(train_n_steps), no vmap): S runs take S
     times as long, so its seed-steps/s is the same for every S;
-  * 2 processes: two single-threaded processes started together, each training
+  * 2 processes: two processes started together, one core each, each training
     S / 2 of the seeds vmapped; each repeat is released to both at once and
     timed as the slower of the two (S = 1: not split, '-');
   * FLOP-time limit: seed-steps/s if every matmul FLOP of a seed-step (its jaxpr,
     scan bodies x K, `ceiling.matmul_flops`) ran at the honest one-thread matmul
     ceiling measured beside the row (benchmarks/ceiling.py: numpy's BLAS without
     OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, in a subprocess, and XLA's own jnp.dot in
-    the single-threaded child; the better), for 1 process and for 2 (twice the
+    the one-core child; the better), for 1 process and for 2 (twice the
     rate: one core each).
 
 Times are medians over --repeats calls after a warm-up call (compilation
@@ -155,6 +157,11 @@ def _json(stdout: str) -> dict:
   return json.loads(stdout.split('JSON:')[-1])
 
 
+def _pinned(env: dict[str, str], core: int | None) -> dict[str, str]:
+  """`env` for a child confined to `core` (None: unpinned, as on a GPU)."""
+  return env if core is None else dict(env, **{xla_flags.PIN_CORE_ENV: str(core)})
+
+
 def _run(cmd: list[str], env: dict[str, str]) -> dict:
   proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
   if proc.returncode:
@@ -167,8 +174,10 @@ def _run_pair(cmds: list[list[str]], env: dict[str, str], repeats: int) -> list[
 
   Returns per repeat the slowest child's time: the wall time of that repeat.
   """
-  procs = [subprocess.Popen(c, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for c in cmds]
+  # Child i on core i: two processes, one core each.
+  procs = [subprocess.Popen(c, env=_pinned(env, i), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i, c in enumerate(cmds)]
   try:
     for p in procs:  # both compiled and warmed up
       line = p.stdout.readline()
@@ -264,6 +273,7 @@ def main(argv=None) -> None:
   parser.add_argument('--sync', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child:
+    xla_flags.pin_to_core_from_env()  # before _child imports JAX
     args.unroll = args.unroll_one
     _child(args)
     return
@@ -278,8 +288,10 @@ def main(argv=None) -> None:
   env = dict(os.environ)
   probe_info = _run([sys.executable, os.path.abspath(__file__), '--child=probe'], env)
   gpu = probe_info['platform'] != 'cpu'
+  core = None  # on a GPU the children are not pinned
   if not gpu:
     env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' + xla_flags.CPU_SINGLE_THREAD).strip()
+    core = 0
   seed_counts = _ints(args.seeds or (GPU_SEEDS if gpu else CPU_SEEDS))
   rows = []
   with ceiling.NumpyProbe(threads=1) as probe:
@@ -295,7 +307,7 @@ def main(argv=None) -> None:
     for net in args.nets.split(','):
       for unroll in _ints(args.unroll):
         numpy_rate = probe.gflops(reps=3)
-        plain = _run(_command(args, 'plain', net, unroll, 1, args.steps), env)
+        plain = _run(_command(args, 'plain', net, unroll, 1, args.steps), _pinned(env, core))
         rate = max(numpy_rate, plain['xla_gflops'])
         t_seq = float(np.median(plain['times'])) / args.steps
         for s in seed_counts:
@@ -308,7 +320,7 @@ def main(argv=None) -> None:
             print(table([row], gpu).splitlines()[-1], flush=True)
             continue
           numpy_rate = probe.gflops(reps=3)
-          one = _run(_command(args, 'vmapped', net, unroll, s, steps), env)
+          one = _run(_command(args, 'vmapped', net, unroll, s, steps), _pinned(env, core))
           row.update(steps=steps, compile_s=one['compile_s'],
                      vmapped=s * steps / float(np.median(one['times'])),
                      numpy=numpy_rate, xla=one['xla_gflops'],

@@ -12,7 +12,9 @@ ratio: the loop itself got faster since. So this script exports the old commit
   * issue #15's nets: ring data, G 2 x 128 ReLU, D 1 x 128 ReLU, latent 16,
     batch 128, non-saturating loss, Adam, unroll.steps = K (exact unless
     --first_order), built from each tree's `config_base.get_base / ring / toy_2d`;
-  * XLA pinned to one CPU thread in both children (the sweep's setting);
+  * both children confined to the same one core (the OS's affinity mask; XLA's
+    --xla_cpu_multi_thread_eigen=false is set too, but alone it leaves XLA on
+    every core), so neither tree gains from the second core;
   * both children compile first; then the parent asks them in turn for one timed
     call of --steps steps, --repeats times, so the two trees are measured within
     seconds of each other and share whatever load the machine has.
@@ -37,6 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Runs inside each tree; only API that both trees share.
 CHILD = r'''
 import functools, json, os, sys, time
+# One core, by the OS's affinity mask (XLA's flag alone still uses every core).
+os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_cpu_multi_thread_eigen=false').strip()
 os.environ['OMP_NUM_THREADS'] = '1'
@@ -124,7 +128,7 @@ def main(argv=None) -> None:
       rows.append((unroll, old, new))
   mode = 'first order' if args.first_order else 'exact'
   print(f'\nring nets of issue #15 (G 2 x 128, D 1 x 128, z 16, batch 128), {mode}, '
-        f'XLA on one thread, median of {args.repeats} x {args.steps} steps\n')
+        f'one core, median of {args.repeats} x {args.steps} steps\n')
   print(f'| K | {args.rev} ms/step | {head} (this tree) ms/step | speed-up |')
   print('|---|---|---|---|')
   for unroll, old, new in rows:

@@ -38,9 +38,11 @@ batch is never split.
     run = make_train_n_steps(spec, sampler, batch_size=256, num_steps=500, mesh=mesh)
     states, metrics = run(states, shard_seeds(data_keys(seeds), mesh))
 
-Speed, measured on the project's 2-core CPU with XLA pinned to one thread
-(`cpu_single_thread_flags()`, which must be set before JAX is imported), under a
-shared load of 2-4, per seed-step, batch 128 unless noted:
+Speed, measured in round 1 on the project's 2-core CPU with
+`cpu_single_thread_flags()` (set before JAX is imported) under a shared load of
+2-4, per seed-step, batch 128 unless noted. That flag does not keep XLA on one
+core (round 8 measured both cores busy; `xla_flags.pin_to_core` does), so these
+are rates of a process that could use both cores:
 
   ring nets, latent 256, batch 256, K = 0:   1 seed 3.7 ms, 8 seeds 3.5 ms
   ring nets, latent 16, K = 10:              1 seed 16.5 ms, 5 seeds 8.6 ms
@@ -48,8 +50,8 @@ shared load of 2-4, per seed-step, batch 128 unless noted:
 
 vmapping pays where per-op overhead dominates (small latent, unrolled scan); at
 latent 256 x batch 256 the step is already matmul-bound on one core and seeds
-gain little. To use both cores, run two single-threaded processes (e.g. the ring
-and the grid sweep side by side).
+gain little. To use both cores for two jobs, give each its own core
+(`gan_jax.sweep --processes 2` does; or `taskset -c 0` / `taskset -c 1`).
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ Sampler = Callable[[Array, int], dict[str, Array]]
 SEED_AXIS = 'seeds'
 
 def cpu_single_thread_flags() -> str:
-  """XLA_FLAGS that pin the CPU backend to one thread (`xla_flags.CPU_SINGLE_THREAD`).
+  """XLA_FLAGS that turn off Eigen's threads (`xla_flags.CPU_SINGLE_THREAD`).
+
+  Not a pin to one core: see gan_jax/xla_flags.py (`pin_to_core` is).
 
   Set `os.environ['XLA_FLAGS']` to this before JAX is imported; JAX reads it once.
   """

@@ -67,7 +67,7 @@ Splitting a sweep over jobs and hosts, with no coordinator: `--num_shards N
 runs every N-th (variant, seed) pair into results.shard-00i-of-00N.csv of the
 shared workdir; `--merge --workdir W` builds results.md and the figures from
 whatever shards have finished and lists the missing pairs. On a CPU the default
-is one single-threaded process per core (`--processes`), merged at the end, for
+is one process per core, each confined to its core (`--processes`), merged at the end, for
 sweeps long enough that training, not compilation, dominates.
 """
 
@@ -92,8 +92,10 @@ from typing import Any, Callable
 from gan_jax import xla_flags
 
 if __name__ == '__main__':
-  # Must happen before JAX is imported; the tiny nets run faster on one thread.
+  # Must happen before JAX is imported. A child of `run_processes` also gets its
+  # own core ($GAN_JAX_PIN_CORE): the XLA flag alone leaves XLA on every core.
   xla_flags.pin_cpu_to_one_thread()
+  xla_flags.pin_to_core_from_env()
 
 import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np
@@ -950,16 +952,17 @@ def shard_command(argv: list[str], num_shards: int, shard_index: int) -> list[st
 
 
 def run_processes(argv: list[str], processes: int) -> int:
-  """Runs this command as `processes` single-threaded shards in parallel, then merges.
+  """Runs this command as `processes` one-core shard processes in parallel, then merges.
 
-  The CPU default: one process per core, each pinned to one XLA thread (two
-  single-threaded processes beat one two-threaded one on these tiny nets). The
-  shards are plain `--num_shards P --shard_index i` runs, so a stopped run resumes
-  with the same command.
+  The CPU default: one process per core, child i confined to core i by the OS's
+  affinity mask (`xla_flags.pin_to_core`; XLA's own flags do not keep a process
+  on one core). The shards are plain `--num_shards P --shard_index i` runs, so a
+  stopped run resumes with the same command.
   """
   env = dict(os.environ)
   env['XLA_FLAGS'] = env.get('XLA_FLAGS', xla_flags.CPU_SINGLE_THREAD)
-  children = [subprocess.Popen(shard_command(argv, processes, i), env=env)
+  children = [subprocess.Popen(shard_command(argv, processes, i),
+                               env=dict(env, **{xla_flags.PIN_CORE_ENV: str(i)}))
               for i in range(processes)]
   codes = [c.wait() for c in children]
   return max(codes)
@@ -973,7 +976,7 @@ MIN_SEED_STEPS_PER_EXTRA_PROCESS = 200_000
 
 def default_processes(sweep_fn: Callable, config: ml_collections.ConfigDict,
                       only: str | None = None, *, sharded: bool = False) -> int:
-  """One single-threaded process per core on a CPU for a sweep long enough to pay for it.
+  """One process per core (each on its own core) on a CPU for a sweep long enough to pay.
 
   1 on an accelerator, inside a sharded job (--num_shards / a SLURM array), or
   when the sweep trains fewer than MIN_SEED_STEPS_PER_EXTRA_PROCESS seed-steps per
@@ -1048,7 +1051,7 @@ def main(argv):
                        + '; '.join(v.name for v in variants))
     for v in variants:
       _seeds(apply_overrides(FLAGS.config, v.overrides))
-    print(f'gan_jax.sweep: {processes} single-threaded processes (--processes=1 for one)',
+    print(f'gan_jax.sweep: {processes} processes, one core each (--processes=1 for one)',
           file=sys.stderr)
     code = run_processes(sys.argv, processes)
     table, missing = merge(FLAGS.workdir)
@@ -1102,7 +1105,7 @@ if __name__ == '__main__':
                        'jobs (default: $SLURM_ARRAY_TASK_COUNT, else 1).')
   flags.DEFINE_integer('shard_index', 0, "This job's shard, 0-based (default: "
                        '$SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, else 0).')
-  flags.DEFINE_integer('processes', None, 'Run as this many single-threaded shard processes '
+  flags.DEFINE_integer('processes', None, 'Run as this many shard processes, one core each, '
                        'and merge (default: one per core on a CPU for a sweep of 200k+ '
                        'seed-steps, else 1; 1 on an accelerator).')
   flags.DEFINE_bool('merge', False, 'Only build results.md and the figures of --workdir '

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from gan_jax import input_pipeline
 from gan_jax import losses
@@ -122,3 +123,48 @@ def test_single_thread_flags_are_all_xla_flags(monkeypatch):
   monkeypatch.delenv('XLA_FLAGS')
   xla_flags.pin_cpu_to_one_thread()
   assert os.environ['XLA_FLAGS'] == xla_flags.CPU_SINGLE_THREAD
+
+
+_AFFINITY = hasattr(os, 'sched_getaffinity')
+
+
+@pytest.mark.skipif(not _AFFINITY, reason='the OS has no CPU affinity call')
+@pytest.mark.parametrize('index', [0, 1, 7])
+def test_pin_core_env_confines_a_process_to_one_core(index):
+  # In a child: the test process itself must keep all its cores.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  allowed = sorted(os.sched_getaffinity(0))
+  code = ('import os; from gan_jax import xla_flags; xla_flags.pin_to_core_from_env(); '
+          'import jax, jax.numpy as jnp; jnp.ones(3).sum().block_until_ready(); '
+          'print(sorted(os.sched_getaffinity(0)))')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                       check=True, env=dict(os.environ, **{xla_flags.PIN_CORE_ENV: str(index)}))
+  assert out.stdout.split('\n')[-2] == str([allowed[index % len(allowed)]])
+  assert sorted(os.sched_getaffinity(0)) == allowed
+
+
+def test_pin_core_env_that_is_no_integer_is_a_named_error(monkeypatch):
+  monkeypatch.setenv(xla_flags.PIN_CORE_ENV, 'first')
+  with pytest.raises(ValueError, match="GAN_JAX_PIN_CORE='first' must be a core index"):
+    xla_flags.pin_to_core_from_env()
+  monkeypatch.delenv(xla_flags.PIN_CORE_ENV)
+  assert xla_flags.pin_to_core_from_env() is None  # unset: nothing pinned
+
+
+def test_sweep_processes_get_one_core_each(monkeypatch):
+  from gan_jax import sweep  # pylint: disable=g-import-not-at-top
+  started = []
+
+  class FakeChild:
+    def __init__(self, cmd, env):
+      started.append((cmd, env))
+
+    def wait(self):
+      return 0
+
+  monkeypatch.setattr(sweep.subprocess, 'Popen', FakeChild)
+  assert sweep.run_processes(['sweep.py', '--config', 'c.py', '--workdir', 'w'], 3) == 0
+  assert [env[xla_flags.PIN_CORE_ENV] for _, env in started] == ['0', '1', '2']
+  assert [cmd[-1] for cmd, _ in started] == ['--shard_index=0', '--shard_index=1',
+                                             '--shard_index=2']
