@@ -174,7 +174,7 @@ def concurrent_gflops(probes: list[NumpyProbe], n: int = N, reps: int = 7) -> li
 
 
 def process_scaling(n: int = N, reps: int = 7) -> dict[str, float]:
-  """What a second single-threaded process adds on this machine: the hardware's bound.
+  """What a second one-thread process adds on this machine: the hardware's bound.
 
   Two one-thread clean-env numpy workers: the rate of one alone, then both at
   once. `pair_speedup` = (sum of the two concurrent rates) / (one alone); 2.0 on

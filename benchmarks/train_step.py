@@ -17,8 +17,8 @@ Prints markdown tables (and writes them to --out):
    so a shared, variably loaded CPU slows both sides of the ratio alike.
 2. S = 1, 8, 32 seeds of the 2-D GAN in one vmapped program
    (`seeds.make_multi_seed_step`) against S separate runs one after another,
-   measured in a child process with XLA's CPU backend pinned to one thread (the
-   setting `gan_jax.seeds` recommends for these nets) and in this one.
+   measured in a child process confined to one core (`xla_flags.pin_to_core`,
+   with `seeds.cpu_single_thread_flags()`) and in this one.
 3. The data iterator of every dataset: batches/s against the fastest train step
    on that data (the loop needs >= 10x: JAX dispatch is asynchronous, so the
    next batch is read while the step runs).
@@ -301,7 +301,9 @@ def main(argv=None) -> None:
     args.batch_sizes, args.min_seconds = '64,256', 1.0
   skip = set(args.skip.split(',')) - {''}
 
-  if args.seeds_child:  # the single-threaded seeds measurement, run by the parent.
+  if args.seeds_child:  # the one-core seeds measurement, run by the parent.
+    from gan_jax import xla_flags  # pylint: disable=g-import-not-at-top
+    xla_flags.pin_to_core(0)  # before JAX starts: the flag alone leaves XLA on every core
     rows = bench_seeds(_ints(args.seeds), _ints(args.unroll), args.seeds_batch_size,
                        args.min_seconds)
     print('JSON:' + json.dumps(rows))

@@ -4,13 +4,14 @@ game on which the step's options are checked by hand.
 
 Test files import helpers from here, never from one another.
 
-XLA compiles the tests' programs with LLVM's optimisation off and runs them on
-one thread (TEST_XLA_FLAGS, put in XLA_FLAGS before JAX starts, so subprocesses
+XLA compiles the tests' programs with LLVM's optimisation off and without Eigen's
+threads (TEST_XLA_FLAGS, put in XLA_FLAGS before JAX starts, so subprocesses
 inherit it): the tests' programs are tiny, compiling them is most of the
 suite's time, and pytest-xdist runs one worker per core. Measured on the 2-core
 CPU with a sweep on the other core: tests/test_{steps,configs,unroll,vanishing}.py
 took 388 s with XLA's defaults, 240 s with LLVM's optimisation off and 206 s
-with one thread as well. The tests check the math, not the speed.
+with Eigen's threads off as well (which, round 8 found, does not confine XLA to one
+core: see gan_jax/xla_flags.py). The tests check the math, not the speed.
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def preempted_and_resumed(tmp_path_factory):
   num_steps = stop_step + 3
   finish = [f'--config.train.num_steps={num_steps}', '--config.train.checkpoint_every=1000',
             '--config.train.eval_every=1000']
-  # Independent: run side by side (each process is single-threaded).
+  # Independent: run side by side.
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
     second, uninterrupted = pool.map(
         _run, [_command(resumed, cache, *finish), _command(fresh, cache, *finish)])
