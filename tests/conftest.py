@@ -32,20 +32,6 @@ TEST_XLA_FLAGS = ('--xla_backend_optimization_level=0 --xla_llvm_disable_expensi
 if 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + TEST_XLA_FLAGS).strip()
 
-# One persistent XLA cache per pytest run, shared by the xdist workers and the
-# subprocesses they start (CLI, multi-device and sweep tests): a program that
-# two processes compile alike is compiled once. Per run, so every run still
-# compiles everything it tests once; GAN_JAX_TEST_CACHE=0 turns it off.
-if os.environ.get('GAN_JAX_TEST_CACHE', '1') != '0':
-  import tempfile  # pylint: disable=g-import-not-at-top
-  _RUN_ID = os.environ.get('PYTEST_XDIST_TESTRUNUID') or f'pid{os.getpid()}'
-  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(
-      tempfile.gettempdir(), f'gan_jax_tests_xla_cache_{_RUN_ID}'))
-  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.5')
-  _OWN_CACHE = os.environ['JAX_COMPILATION_CACHE_DIR'].endswith(f'_cache_{_RUN_ID}')
-else:
-  _OWN_CACHE = False
-
 import flax.linen as nn  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import jax.numpy as jnp
@@ -317,9 +303,3 @@ def run_steps(spec, batches, state=None, data_shape=(2,)):
     state = new
   return out
 
-
-def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
-  """The run's XLA cache goes when the run ends (in the controller, not in a worker)."""
-  if _OWN_CACHE and not os.environ.get('PYTEST_XDIST_WORKER'):
-    import shutil  # pylint: disable=g-import-not-at-top
-    shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
