@@ -302,4 +302,3 @@ def run_steps(spec, batches, state=None, data_shape=(2,)):
     out.append((state, new, jax.device_get(metrics)))
     state = new
   return out
-
