@@ -64,8 +64,8 @@ A variant must not change the data's kind: the base config's kind decides.
 
 Splitting a sweep over jobs and hosts, with no coordinator: `--num_shards N
 --shard_index i` (or a SLURM array's SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID)
-runs every N-th (variant, seed) pair into results.shard-00i-of-00N.csv of the
-shared workdir; `--merge --workdir W` builds results.md and the figures from
+runs every N-th (variant, seed) pair (`--shard_by=variant`: whole variants,
+balanced by cost) into results.shard-00i-of-00N.csv of the shared workdir; `--merge --workdir W` builds results.md and the figures from
 whatever shards have finished and lists the missing pairs. On a CPU the default
 is one process per core, each confined to its core (`--processes`), merged at the end, for
 sweeps long enough that training, not compilation, dominates.
@@ -483,19 +483,74 @@ def all_rows(workdir: str, prefix: str = 'results') -> list[dict]:
   return rows
 
 
+SHARD_BY = ('pair', 'variant')
+
+# The cost of one training step with a K-step lookahead, in K = 0 steps: 1 + K c.
+# Measured on one core with issue #15's ring nets (README, "The K = 10 step"):
+# K = 0 0.33 ms, K = 10 exact 2.28 ms, first order 1.18 ms per step.
+LOOKAHEAD_COST_PER_STEP = {True: 0.6, False: 0.26}  # keyed by unroll.exact
+
+# `by='variant'` falls back to pairs when its busiest shard would carry more than
+# this share above an equal split (e.g. one variant costing most of the sweep).
+MAX_VARIANT_IMBALANCE = 0.1
+
+
+def variant_cost(config: ml_collections.ConfigDict) -> float:
+  """A variant's training cost in K = 0 seed-steps: steps x seeds x (1 + K c)."""
+  unroll = config.get('unroll', ml_collections.ConfigDict())
+  k = int(unroll.get('steps', 0))
+  per_step = 1.0 + k * LOOKAHEAD_COST_PER_STEP[bool(unroll.get('exact', True))]
+  return float(config.train.num_steps) * len(_seeds(config)) * per_step
+
+
+def _whole_variants(variants: list[Variant], configs: dict[str, ml_collections.ConfigDict],
+                    num_shards: int) -> list[dict[str, list[int]]] | None:
+  """Whole variants per shard, the costliest first onto the least loaded shard.
+
+  None where that leaves a shard idle or the busiest shard more than
+  MAX_VARIANT_IMBALANCE above total / num_shards.
+  """
+  if len(variants) < num_shards:
+    return None
+  costs = {v.name: variant_cost(configs[v.name]) for v in variants}
+  loads = [0.0] * num_shards
+  shards: list[dict[str, list[int]]] = [{} for _ in range(num_shards)]
+  # Ties keep sweep order (a stable sort), so every shard computes the same split.
+  for v in sorted(variants, key=lambda v: -costs[v.name]):
+    i = loads.index(min(loads))
+    loads[i] += costs[v.name]
+    shards[i][v.name] = _seeds(configs[v.name])
+  if max(loads) > (1 + MAX_VARIANT_IMBALANCE) * sum(loads) / num_shards:
+    return None
+  return [{v.name: s[v.name] for v in variants if v.name in s} for s in shards]
+
+
 def shard_pairs(variants: list[Variant], configs: dict[str, ml_collections.ConfigDict],
-                num_shards: int, shard_index: int) -> dict[str, list[int]]:
+                num_shards: int, shard_index: int, *, by: str = 'pair',
+                only: str | None = None) -> dict[str, list[int]]:
   """The seeds of each variant that shard `shard_index` of `num_shards` runs.
 
-  The (variant, seed) pairs are numbered in sweep order, variant-major, and a shard
-  takes every num_shards-th one, so the shards of a sweep get equal shares of
-  every variant (and of its cost) whatever the number of seeds.
+  by='pair': the (variant, seed) pairs are numbered in sweep order, variant-major,
+  and a shard takes every num_shards-th one, so the shards of a sweep get equal
+  shares of every variant (and of its cost) whatever the number of seeds; but
+  every shard then compiles every variant's program.
+  by='variant': each shard trains whole variants (of those `only` selects),
+  balanced by `variant_cost`, so each program is compiled once; the pair split
+  where whole variants cannot be balanced (`_whole_variants`). `--processes`
+  uses this one.
   """
   if not (isinstance(num_shards, int) and num_shards >= 1):
     raise ValueError(f'--num_shards={num_shards!r} must be an integer >= 1.')
   if not (isinstance(shard_index, int) and 0 <= shard_index < num_shards):
     raise ValueError(f'--shard_index={shard_index!r} must lie in [0, --num_shards='
                      f'{num_shards}).')
+  if by not in SHARD_BY:
+    raise ValueError(f'--shard_by={by!r} is not one of {", ".join(SHARD_BY)}.')
+  if by == 'variant':
+    chosen = [v for v in variants if only is None or re.search(only, v.name)]
+    split = _whole_variants(chosen, configs, num_shards)
+    if split is not None:
+      return split[shard_index]
   pairs = [(v.name, seed) for v in variants for seed in _seeds(configs[v.name])]
   mine: dict[str, list[int]] = {}
   for j, (name, seed) in enumerate(pairs):
@@ -643,7 +698,7 @@ def merge(workdir: str) -> tuple[str, list[tuple[str, int]]]:
 
 def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: str,
               *, only: str | None = None, published: list | None = None,
-              num_shards: int = 1, shard_index: int = 0) -> str:
+              num_shards: int = 1, shard_index: int = 0, shard_by: str = 'pair') -> str:
   """Runs every (variant, seed) pair of this shard not yet measured; returns the table.
 
   `only`, if given, is a regular expression: only variants whose name it matches
@@ -651,8 +706,9 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
   matches no variant is an error. A variant may override `sweep.num_seeds`.
   `published` (a config module's PUBLISHED) puts published rows beside the
   measured ones in results.md and modes_vs_quality.png. `num_shards` /
-  `shard_index`: run every num_shards-th (variant, seed) pair (`shard_pairs`),
-  into this shard's own results file; pairs in any results file of the workdir
+  `shard_index` / `shard_by`: run this shard's (variant, seed) pairs
+  (`shard_pairs`: every num_shards-th pair, or whole variants) into its own
+  results file; pairs in any results file of the workdir
   count as done, so a sweep resumes under any layout. The table and figures are
   `merge`d from every file present.
   """
@@ -662,7 +718,7 @@ def run_sweep(config: ml_collections.ConfigDict, sweep_fn: Callable, workdir: st
                      + '; '.join(v.name for v in variants))
   configs = {v.name: apply_overrides(config, v.overrides) for v in variants}
   # Every variant's seed count and the shard are checked before anything is written.
-  mine = shard_pairs(variants, configs, num_shards, shard_index)
+  mine = shard_pairs(variants, configs, num_shards, shard_index, by=shard_by, only=only)
   use_drs = _check_drs(config, variants, configs, only)
   if input_pipeline.get_info(config.data).kind == IMAGE:
     return _run_image_sweep(config, variants, configs, mine, workdir, only=only,
@@ -937,31 +993,34 @@ def _finish(workdir: str, sweep_start: float) -> str:
   return table
 
 
-def shard_command(argv: list[str], num_shards: int, shard_index: int) -> list[str]:
+def shard_command(argv: list[str], num_shards: int, shard_index: int,
+                  shard_by: str = 'variant') -> list[str]:
   """This process's command line (`argv` = sys.argv) as shard `shard_index` of `num_shards`."""
   base, skip = [], False
   for a in argv[1:]:
     if skip:
       skip = False
-    elif re.fullmatch(r'--(no)?processes', a):
-      skip = a == '--processes'  # its value is the next argument
-    elif not a.startswith('--processes='):
+    elif re.fullmatch(r'--((no)?processes|shard_by)', a):
+      skip = a in ('--processes', '--shard_by')  # its value is the next argument
+    elif not a.startswith(('--processes=', '--shard_by=')):
       base.append(a)
   return [sys.executable, '-m', 'gan_jax.sweep', *base, '--processes=1',
-          f'--num_shards={num_shards}', f'--shard_index={shard_index}']
+          f'--num_shards={num_shards}', f'--shard_index={shard_index}',
+          f'--shard_by={shard_by}']
 
 
-def run_processes(argv: list[str], processes: int) -> int:
+def run_processes(argv: list[str], processes: int, shard_by: str = 'variant') -> int:
   """Runs this command as `processes` one-core shard processes in parallel, then merges.
 
   The CPU default: one process per core, child i confined to core i by the OS's
   affinity mask (`xla_flags.pin_to_core`; XLA's own flags do not keep a process
-  on one core). The shards are plain `--num_shards P --shard_index i` runs, so a
-  stopped run resumes with the same command.
+  on one core). The shards are plain `--num_shards P --shard_index i
+  --shard_by=variant` runs (whole variants per child, so no two children compile
+  the same program), so a stopped run resumes with the same command.
   """
   env = dict(os.environ)
   env['XLA_FLAGS'] = env.get('XLA_FLAGS', xla_flags.CPU_SINGLE_THREAD)
-  children = [subprocess.Popen(shard_command(argv, processes, i),
+  children = [subprocess.Popen(shard_command(argv, processes, i, shard_by),
                                env=dict(env, **{xla_flags.PIN_CORE_ENV: str(i)}))
               for i in range(processes)]
   codes = [c.wait() for c in children]
@@ -1053,7 +1112,8 @@ def main(argv):
       _seeds(apply_overrides(FLAGS.config, v.overrides))
     print(f'gan_jax.sweep: {processes} processes, one core each (--processes=1 for one)',
           file=sys.stderr)
-    code = run_processes(sys.argv, processes)
+    code = run_processes(sys.argv, processes,
+                         FLAGS.shard_by if FLAGS['shard_by'].present else 'variant')
     table, missing = merge(FLAGS.workdir)
     print(table)
     if FLAGS.only is not None:  # the pairs left out on purpose are not missing
@@ -1064,7 +1124,8 @@ def main(argv):
     return
   table = run_sweep(FLAGS.config, module.sweep, FLAGS.workdir, only=FLAGS.only,
                     published=getattr(module, 'PUBLISHED', None),
-                    num_shards=num_shards, shard_index=shard_index)
+                    num_shards=num_shards, shard_index=shard_index,
+                    shard_by=FLAGS.shard_by)
   if num_shards == 1:  # a shard's table is partial; `--merge` prints the whole one
     print(table)
 
@@ -1105,6 +1166,10 @@ if __name__ == '__main__':
                        'jobs (default: $SLURM_ARRAY_TASK_COUNT, else 1).')
   flags.DEFINE_integer('shard_index', 0, "This job's shard, 0-based (default: "
                        '$SLURM_ARRAY_TASK_ID - $SLURM_ARRAY_TASK_MIN, else 0).')
+  flags.DEFINE_enum('shard_by', 'pair', list(SHARD_BY), "How shards split the sweep: "
+                    "'pair', every num_shards-th (variant, seed) pair; 'variant', whole "
+                    'variants balanced by their cost (each program compiled once; what '
+                    '--processes children use).')
   flags.DEFINE_integer('processes', None, 'Run as this many shard processes, one core each, '
                        'and merge (default: one per core on a CPU for a sweep of 200k+ '
                        'seed-steps, else 1; 1 on an accelerator).')

@@ -166,5 +166,5 @@ def test_sweep_processes_get_one_core_each(monkeypatch):
   monkeypatch.setattr(sweep.subprocess, 'Popen', FakeChild)
   assert sweep.run_processes(['sweep.py', '--config', 'c.py', '--workdir', 'w'], 3) == 0
   assert [env[xla_flags.PIN_CORE_ENV] for _, env in started] == ['0', '1', '2']
-  assert [cmd[-1] for cmd, _ in started] == ['--shard_index=0', '--shard_index=1',
-                                             '--shard_index=2']
+  assert [cmd[-2:] for cmd, _ in started] == [
+      [f'--shard_index={i}', '--shard_by=variant'] for i in range(3)]

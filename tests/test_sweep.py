@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -226,6 +227,62 @@ def test_shard_pairs_split_every_variant_round_robin():
     sweep.shard_pairs(variants, configs, 2, 2)
 
 
+def _costed_sweep(add):
+  # Costs in K = 0 seed-steps (3 seeds each, sweep.variant_cost): 90, 60,
+  # 10 x 3 x (1 + 1 x 0.6) = 48 and 30.
+  add(**{'train.num_steps': 30})
+  add(**{'train.num_steps': 20})
+  add(**{'train.num_steps': 10, 'unroll.steps': 1, 'unroll.exact': True})
+  add(**{'train.num_steps': 10, 'loss': 'least_squares'})
+
+
+def _costed():
+  config = _tiny_ring()
+  variants = sweep.expand(_costed_sweep)
+  return variants, {v.name: sweep.apply_overrides(config, v.overrides) for v in variants}
+
+
+def test_variant_cost_counts_the_lookahead():
+  variants, configs = _costed()
+  assert [sweep.variant_cost(configs[v.name]) for v in variants] == pytest.approx(
+      [90.0, 60.0, 48.0, 30.0])
+  first_order = sweep.apply_overrides(configs[variants[2].name], {'unroll.exact': False})
+  assert sweep.variant_cost(first_order) == pytest.approx(10 * 3 * 1.26)
+
+
+def test_shard_by_variant_gives_each_shard_whole_variants_balanced_by_cost():
+  variants, configs = _costed()
+  a, b, c, d = (v.name for v in variants)
+  shards = [sweep.shard_pairs(variants, configs, 2, i, by='variant') for i in range(2)]
+  # Costliest first onto the least loaded shard: 90 -> 0, 60 -> 1, 48 -> 1 (60 < 90),
+  # 30 -> 0 (90 < 108): loads 120 and 108, 5 % above the equal 114.
+  assert shards[0] == {a: [0, 1, 2], d: [0, 1, 2]}
+  assert shards[1] == {b: [0, 1, 2], c: [0, 1, 2]}
+  # Only the variants that --only selects are balanced: 90 -> 0, 60 -> 1, 30 -> 1.
+  only = '^(' + '|'.join(re.escape(name) for name in (a, b, d)) + ')$'
+  shards = [sweep.shard_pairs(variants, configs, 2, i, by='variant', only=only)
+            for i in range(2)]
+  assert shards == [{a: [0, 1, 2]}, {b: [0, 1, 2], d: [0, 1, 2]}]
+  with pytest.raises(ValueError, match="--shard_by='seed' is not one of pair, variant"):
+    sweep.shard_pairs(variants, configs, 2, 0, by='seed')
+
+
+def test_shard_by_variant_splits_pairs_where_whole_variants_cannot_balance():
+  variants, configs = _costed()
+  pairs = lambda n, by, **kw: [sweep.shard_pairs(variants, configs, n, i, by=by, **kw)
+                               for i in range(n)]
+  # Five shards for four variants: one would be idle.
+  assert pairs(5, 'variant') == pairs(5, 'pair')
+  # 90 and 48 alone: loads 90 / 48 are 30 % above the equal 69.
+  only = f'^({re.escape(variants[0].name)}|{re.escape(variants[2].name)})$'
+  assert pairs(2, 'variant', only=only) == pairs(2, 'pair')
+  # Either way every pair runs exactly once.
+  for n, by in ((2, 'variant'), (3, 'variant'), (5, 'variant'), (2, 'pair')):
+    got = sorted((name, s) for shard in pairs(n, by) for name, seeds in shard.items()
+                 for s in seeds)
+    assert got == sorted((v.name, s) for v in variants for s in range(3)), (n, by)
+
+
 @pytest.fixture(scope='module')
 def second_shard_only(tmp_path_factory) -> str:
   """A workdir where shard 1 of 2 of the tiny sweep has run; tests copy it."""
@@ -292,7 +349,11 @@ def test_shard_command_replaces_processes_by_a_shard():
           '--config.seed=3', '--processes=2']
   assert sweep.shard_command(argv, 2, 1)[1:] == [
       '-m', 'gan_jax.sweep', '--config', 'c.py:quick', '--only=x', '--config.seed=3',
-      '--processes=1', '--num_shards=2', '--shard_index=1']
+      '--processes=1', '--num_shards=2', '--shard_index=1', '--shard_by=variant']
+  # The user's own --shard_by is replaced by the one run_processes chose.
+  assert sweep.shard_command(argv + ['--shard_by', 'pair', '--shard_by=pair'], 2, 0,
+                             'pair')[-4:] == [
+      '--processes=1', '--num_shards=2', '--shard_index=0', '--shard_by=pair']
 
 
 @pytest.mark.xdist_group('sweep_shards')
