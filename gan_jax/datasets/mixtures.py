@@ -75,6 +75,20 @@ def _check_points(field: str, value: int, points: int, bytes_per_point: int) -> 
                      f"more than this machine's {ram / 2**30:.0f} GiB of memory.")
 
 
+# The data field that sets each mixture's number of modes, and its default.
+_MODE_FIELD = {'ring': ('num_modes', 8), 'grid': ('grid_size', 5)}
+
+
+def _mode_field(data_config: DataConfig) -> tuple[str, int]:
+  """(the field that sets the number of modes, its value), checked."""
+  name = data_config.get('name')
+  if name not in _MODE_FIELD:
+    raise ValueError(f'data.name={name!r} is not a mixture; valid choices: '
+                     f'{", ".join(NAMES)}.')
+  field, default = _MODE_FIELD[name]
+  return field, _number(data_config, field, default, integer=True)
+
+
 def mode_count(data_config: DataConfig) -> tuple[int, str]:
   """The mixture's number of modes M and the data field that sets it, from the
   config alone (no array is made).
@@ -82,37 +96,29 @@ def mode_count(data_config: DataConfig) -> tuple[int, str]:
   The evaluation's memory check needs M before `modes` spends seconds and
   gigabytes building M centres.
   """
-  name = data_config.get('name')
-  if name == 'ring':
-    return _number(data_config, 'num_modes', 8, integer=True), 'num_modes'
-  if name == 'grid':
-    return _number(data_config, 'grid_size', 5, integer=True) ** 2, 'grid_size'
-  raise ValueError(f'data.name={name!r} is not a mixture; valid choices: '
-                   f'{", ".join(NAMES)}.')
+  field, value = _mode_field(data_config)
+  return (value * value if field == 'grid_size' else value), field
 
 
 def modes(data_config: DataConfig) -> tuple[np.ndarray, float]:
   """Mode centres (M, 2) float64 and the per-coordinate std of the mixture."""
-  name = data_config.get('name')
-  if name == 'ring':
-    num_modes = _number(data_config, 'num_modes', 8, integer=True)
+  _, value = _mode_field(data_config)
+  if data_config.get('name') == 'ring':
+    num_modes = value
     radius = _number(data_config, 'radius', 1.0)
     std = _number(data_config, 'std', 0.01, allow_zero=True)
     # Angles, centres (float64) and the evaluation's distances (float32) per mode.
     _check_points('num_modes', num_modes, num_modes, 8 + 16 + 4)
     angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
     centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
-  elif name == 'grid':
-    size = _number(data_config, 'grid_size', 5, integer=True)
+  else:  # 'grid'
+    size = value
     spacing = _number(data_config, 'spacing', 2.0)
     std = _number(data_config, 'std', 0.05, allow_zero=True)
     _check_points('grid_size', size, size * size, 16 + 16 + 4)
     coords = (np.arange(size) - (size - 1) / 2.0) * spacing
     xs, ys = np.meshgrid(coords, coords, indexing='ij')
     centers = np.stack([xs.ravel(), ys.ravel()], axis=-1)
-  else:
-    raise ValueError(f'data.name={name!r} is not a mixture; valid choices: '
-                     f'{", ".join(NAMES)}.')
   return centers, std
 
 
