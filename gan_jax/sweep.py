@@ -65,8 +65,9 @@ A variant must not change the data's kind: the base config's kind decides.
 Splitting a sweep over jobs and hosts, with no coordinator: `--num_shards N
 --shard_index i` (or a SLURM array's SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID)
 runs every N-th (variant, seed) pair (`--shard_by=variant`: whole variants,
-balanced by cost) into results.shard-00i-of-00N.csv of the shared workdir; `--merge --workdir W` builds results.md and the figures from
-whatever shards have finished and lists the missing pairs. On a CPU the default
+balanced by cost) into results.shard-00i-of-00N.csv of the shared workdir;
+`--merge --workdir W` builds results.md and the figures from whatever shards
+have finished and lists the missing pairs. On a CPU the default
 is one process per core, each confined to its core (`--processes`), merged at the end, for
 sweeps long enough that training, not compilation, dominates.
 """
@@ -522,7 +523,7 @@ def _whole_variants(variants: list[Variant], configs: dict[str, ml_collections.C
     shards[i][v.name] = _seeds(configs[v.name])
   if max(loads) > (1 + MAX_VARIANT_IMBALANCE) * sum(loads) / num_shards:
     return None
-  return [{v.name: s[v.name] for v in variants if v.name in s} for s in shards]
+  return shards
 
 
 def shard_pairs(variants: list[Variant], configs: dict[str, ml_collections.ConfigDict],
@@ -1027,9 +1028,9 @@ def run_processes(argv: list[str], processes: int, shard_by: str = 'variant') ->
   return max(codes)
 
 
-# Below this many seed-steps a sweep is mostly compilation, which every process would
-# repeat for every variant: the ring's `:quick` sweep took 311 s as two processes on
-# this 2-core machine, against 4,000 seed-steps of training.
+# Below this many seed-steps a sweep is mostly compilation: the ring's `:quick` sweep
+# took 311 s as two processes on this 2-core machine (round 7, when every process
+# compiled every variant), against 4,000 seed-steps of training.
 MIN_SEED_STEPS_PER_EXTRA_PROCESS = 200_000
 
 
