@@ -73,7 +73,8 @@ GPU_SEEDS = '1,8,32,128,1024'
 # ---------------------------------------------------------------------------
 
 
-def _config(net: str, unroll: int):
+def net_config(net: str, unroll: int):
+  """The config of `net` (NETS + EXTRA_NETS) with an exact K = `unroll` lookahead."""
   from gan_jax import config_base  # pylint: disable=g-import-not-at-top
   study = 'ring' if net == 'small_ring' else net
   c = config_base.load_config(os.path.join(ROOT, 'experiments', f'mode_collapse_{study}.py'))
@@ -93,7 +94,7 @@ def _child(args) -> None:
     print('JSON:' + json.dumps(dict(platform=jax.devices()[0].platform,
                                     device_count=jax.device_count())), flush=True)
     return
-  config = _config(args.net, args.unroll)
+  config = net_config(args.net, args.unroll)
   info = input_pipeline.get_info(config.data)
   spec = factory.build_spec(config, info)
   sampler = input_pipeline.mixture_sampler(config.data)

@@ -111,7 +111,12 @@ MUTANTS = [
       'tests/test_remedies.py', '-k', 'd_steps'),
     # --- the unrolled lookahead ----------------------------------------------
     m('unroll_exact_flag_inverted', STEPS,
-      'if not spec.unroll_exact:', 'if spec.unroll_exact:', 'tests/test_unroll.py'),
+      'if not spec.unroll_exact:\n      d_params = jax.lax.stop_gradient(d_params)',
+      'if spec.unroll_exact:\n      d_params = jax.lax.stop_gradient(d_params)',
+      'tests/test_unroll.py'),
+    # (Dropping the first-order stop_gradient on the lookahead's fakes would be an
+    # equivalent mutant: the stop_gradient on the looked-ahead D params already cuts
+    # that path; it survived, as it must.)
     m('unroll_one_lookahead_step', STEPS,
       'keys = jax.random.split(key, spec.unroll_steps)', 'keys = jax.random.split(key, 1)',
       'tests/test_unroll.py'),
@@ -158,7 +163,7 @@ MUTANTS = [
       'return jnp.where(positive, p_g / jnp.where(positive, total, 1.0), 0.5)',
       'tests/test_theory.py'),
     m('jsd_mixture_wrong', THEORY,
-      'm = 0.5 * (p + q)', 'm = 0.5 * (p + p)', 'tests/test_theory.py'),
+      'jnp.logaddexp(log_p, log_q)', 'jnp.logaddexp(log_p, log_p)', 'tests/test_theory.py'),
     # (R1 at the fake instead of the real point would be an equivalent mutant: the
     # Dirac-GAN's linear D has the same input gradient psi everywhere.)
     m('dirac_r1_weight_halved', THEORY,
