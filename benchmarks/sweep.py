@@ -17,8 +17,11 @@ seed count S one row:
     affinity mask; XLA's --xla_cpu_multi_thread_eigen=false alone still ran on
     both cores, so rounds before 8 measured two-core processes here);
   * sequential: S separate 1-seed programs one after another, *extrapolated*
-    from one measured 1-seed program (jit(train_n_steps), no vmap): S runs take S
-    times as long, so its seed-steps/s is the same for every S;
+    from a 1-seed program (jit(train_n_steps), no vmap; S runs take S times as
+    long) that the vmapped row's own process compiles too and times in
+    alternation with the vmapped calls, so the ratio is side by side (round 9 and
+    earlier timed it in a separate process, before the vmapped ones: the host's
+    drift moved that ratio by 0.94-1.50x at K = 0, S = 8 from run to run);
   * 2 processes: two processes started together, one core each, each training
     S / 2 of the seeds vmapped; each repeat is released to both at once and
     timed as the slower of the two (S = 1: not split, '-');
@@ -86,8 +89,37 @@ def net_config(net: str, unroll: int):
   return c
 
 
+def _plain_program(spec, sampler, info, batch_size: int, seed: int, num_steps: int):
+  """(call, state): one seed, no vmap, num_steps steps in one jit: the sequential program."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from gan_jax import seeds, steps  # pylint: disable=g-import-not-at-top,g-multiple-import
+  # A buffer per leaf: init_state's EMA shares G's, and both are donated.
+  state = jax.tree_util.tree_map(lambda x: jax.numpy.array(x, copy=True),
+                                 steps.init_state(spec, jax.random.PRNGKey(seed), info.shape))
+  fn = jax.jit(functools.partial(seeds.train_n_steps, spec=spec, sampler=sampler,
+                                 batch_size=batch_size, num_steps=num_steps),
+               donate_argnums=0)
+  holder = [state, seeds.data_keys([seed])[0]]
+
+  def call():
+    holder[0], metrics = fn(holder[0], holder[1])
+    jax.block_until_ready(metrics)
+  return call, state
+
+
+def _timed(call) -> float:
+  t = time.perf_counter()
+  call()
+  return time.perf_counter() - t
+
+
 def _child(args) -> None:
-  """Compiles one program, warms it up, then times --repeats calls; prints JSON."""
+  """Compiles one program, warms it up, then times --repeats calls; prints JSON.
+
+  With --alternate (the vmapped child) the 1-seed program is compiled too and
+  its calls alternate with the vmapped ones: the row's vmapped / sequential
+  ratio is then measured side by side, within seconds, in one process.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import factory, input_pipeline, seeds, steps  # pylint: disable=g-import-not-at-top,g-multiple-import
   if args.child == 'probe':
@@ -102,14 +134,7 @@ def _child(args) -> None:
   seed_list = list(range(args.first_seed, args.first_seed + args.num_seeds))
   out = {}
   if args.child == 'plain':  # one seed, no vmap: the sequential column's program.
-    # A buffer per leaf: init_state's EMA shares G's, and both are donated.
-    state = jax.tree_util.tree_map(
-        lambda x: jax.numpy.array(x, copy=True),
-        steps.init_state(spec, jax.random.PRNGKey(seed_list[0]), info.shape))
-    fn = jax.jit(functools.partial(seeds.train_n_steps, spec=spec, sampler=sampler,
-                                   batch_size=batch_size, num_steps=args.steps),
-                 donate_argnums=0)
-    holder = [state, seeds.data_keys(seed_list)[0]]
+    call, state = _plain_program(spec, sampler, info, batch_size, seed_list[0], args.steps)
     # Matmul FLOPs of one seed-step, from the step's jaxpr (scan bodies x K).
     batch = sampler(jax.random.PRNGKey(0), spec.d_steps * batch_size)
     out['flops'] = ceiling.matmul_flops(functools.partial(steps.train_step, spec=spec),
@@ -122,36 +147,40 @@ def _child(args) -> None:
               seeds.shard_seeds(seeds.data_keys(seed_list), mesh)]
     out['devices'] = 1 if mesh is None else mesh.size
 
-  def call():
-    holder[0], metrics = fn(holder[0], holder[1])
-    jax.block_until_ready(metrics)
+    def call():
+      holder[0], metrics = fn(holder[0], holder[1])
+      jax.block_until_ready(metrics)
 
-  t = time.perf_counter()
-  call()
-  out['compile_s'] = time.perf_counter() - t
+  out['compile_s'] = _timed(call)
+  plain_call = None
+  if args.alternate:
+    plain_call, _ = _plain_program(spec, sampler, info, batch_size, seed_list[0], args.steps)
+    plain_call()
   # The one-thread XLA matmul rate of this process, beside its timing.
   out['xla_gflops'] = ceiling.xla_matmul_gflops(reps=3)
-  times = []
+  times, plain_times = [], []
   if args.sync:
     print('READY', flush=True)
   for _ in range(args.repeats):
     if args.sync and not sys.stdin.readline():  # released by the parent
       break
-    t = time.perf_counter()
-    call()
-    times.append(time.perf_counter() - t)
+    if plain_call is not None:
+      plain_times.append(_timed(plain_call))
+    times.append(_timed(call))
     if args.sync:
       print(f'TIME {times[-1]}', flush=True)
   out['times'] = times
+  if plain_times:
+    out['plain_times'] = plain_times
   print('JSON:' + json.dumps(out), flush=True)
 
 
 def _command(args, kind: str, net: str, unroll: int, num_seeds: int, steps: int,
-             first_seed: int = 0, sync: bool = False) -> list[str]:
+             first_seed: int = 0, sync: bool = False, alternate: bool = False) -> list[str]:
   cmd = [sys.executable, os.path.abspath(__file__), f'--child={kind}', f'--net={net}',
          f'--unroll_one={unroll}', f'--num_seeds={num_seeds}', f'--first_seed={first_seed}',
          f'--steps={steps}', f'--repeats={args.repeats}']
-  return cmd + (['--sync'] if sync else [])
+  return cmd + (['--sync'] if sync else []) + (['--alternate'] if alternate else [])
 
 
 def _json(stdout: str) -> dict:
@@ -223,7 +252,7 @@ def _steps_for(args, num_seeds: int, flops: float, rate_gflops: float) -> int | 
 def table(rows: list[dict], gpu: bool) -> str:
   two = '' if gpu else ' 2 processes |'
   lines = ['| nets | K | seeds S | steps/call | matmul MFLOP per seed-step | compile s '
-           f'| seed-steps/s vmapped | sequential (extrapolated) |{two} vmapped / sequential '
+           f'| seed-steps/s vmapped | sequential (1 seed, same process) |{two} vmapped / sequential '
            f'|{" 2 proc / 1 proc |" if not gpu else ""} one-thread ceiling GFLOP/s '
            '(numpy, XLA) | FLOP limit, 1 proc | of limit, vmapped |'
            f'{" FLOP limit, 2 proc |" if not gpu else ""}']
@@ -272,6 +301,7 @@ def main(argv=None) -> None:
   parser.add_argument('--num_seeds', type=int, default=1, help=argparse.SUPPRESS)
   parser.add_argument('--first_seed', type=int, default=0, help=argparse.SUPPRESS)
   parser.add_argument('--sync', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--alternate', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child:
     xla_flags.pin_to_core_from_env()  # before _child imports JAX
@@ -321,9 +351,11 @@ def main(argv=None) -> None:
             print(table([row], gpu).splitlines()[-1], flush=True)
             continue
           numpy_rate = probe.gflops(reps=3)
-          one = _run(_command(args, 'vmapped', net, unroll, s, steps), _pinned(env, core))
+          one = _run(_command(args, 'vmapped', net, unroll, s, steps, alternate=True),
+                     _pinned(env, core))
           row.update(steps=steps, compile_s=one['compile_s'],
                      vmapped=s * steps / float(np.median(one['times'])),
+                     sequential=steps / float(np.median(one['plain_times'])),
                      numpy=numpy_rate, xla=one['xla_gflops'],
                      ceiling=max(numpy_rate, one['xla_gflops']))
           if not gpu and s >= 2 and s % 2 == 0:
