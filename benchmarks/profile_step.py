@@ -245,7 +245,7 @@ def table(rows) -> str:
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--nets', default='small_ring', help='small_ring, ring, grid')
+  parser.add_argument('--nets', default='small_ring', help='comma-separated: small_ring, ring, grid')
   parser.add_argument('--unroll', default='0,10')
   parser.add_argument('--first_order', action='store_true')
   parser.add_argument('--steps', type=int, default=20, help='steps per timed / profiled call')
@@ -254,6 +254,11 @@ def main(argv=None) -> None:
                       help='0: train_step alone; S: the sweep program with S seeds vmapped')
   parser.add_argument('--top', type=int, default=0, help='also list the N dearest ops')
   args = parser.parse_args(argv)
+  import sweep as sweep_bench  # pylint: disable=g-import-not-at-top
+  known = sweep_bench.NETS + sweep_bench.EXTRA_NETS
+  bad = [n for n in args.nets.split(',') if n not in known]
+  if bad:
+    parser.error(f'--nets: unknown {", ".join(bad)}; valid: {", ".join(known)}')
   xla_flags.pin_cpu_to_one_thread()
   core = xla_flags.pin_to_core(0)
   lookahead = 'first order' if args.first_order else 'exact'
