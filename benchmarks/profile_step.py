@@ -147,29 +147,28 @@ def profile_events(run) -> dict[str, tuple[int, float]]:
   return {k: (c, t) for k, (c, t) in events.items()}
 
 
-def by_kind(events: dict[str, tuple[int, float]], hlo_text: str,
-            num_steps: int) -> dict[str, dict[str, float]]:
-  """Per KINDS entry: executed ops and profiled us per step (only the module's own ops)."""
-  module = Module(hlo_text)
-  out = {k: {'ops': 0.0, 'us': 0.0} for k in KINDS}
-  for name, (count, ns) in events.items():
-    # Runtime events (ThunkExecutor, Python, 'end: ...') are no instruction: None.
-    kind = module.kind(name)
-    if kind is not None:
-      out[kind]['ops'] += count / num_steps
-      out[kind]['us'] += ns / num_steps / 1e3
-  return out
+def op_rows(events: dict[str, tuple[int, float]], hlo_text: str,
+            num_steps: int) -> list[tuple[str, str, float, float]]:
+  """(name, kind, calls per step, profiled us per step) of each of the module's own ops.
 
-
-def top_ops(events, hlo_text: str, num_steps: int, n: int) -> list[tuple[str, str, float, float]]:
-  """The n instructions with the most profiled time: (name, kind, calls/step, us/step)."""
+  Runtime events (ThunkExecutor, Python, 'end: ...') and containers are left out.
+  """
   module = Module(hlo_text)
   rows = []
   for name, (count, ns) in events.items():
     kind = module.kind(name)
     if kind is not None:
       rows.append((name, kind, count / num_steps, ns / num_steps / 1e3))
-  return sorted(rows, key=lambda r: -r[3])[:n]
+  return rows
+
+
+def by_kind(rows: list[tuple[str, str, float, float]]) -> dict[str, dict[str, float]]:
+  """Per KINDS entry: executed ops and profiled us per step, summed over `op_rows`."""
+  out = {k: {'ops': 0.0, 'us': 0.0} for k in KINDS}
+  for _, kind, calls, us in rows:
+    out[kind]['ops'] += calls
+    out[kind]['us'] += us
+  return out
 
 
 def measure(net: str, unroll: int, exact: bool, num_steps: int, repeats: int,
@@ -216,12 +215,11 @@ def measure(net: str, unroll: int, exact: bool, num_steps: int, repeats: int,
     start = time.perf_counter()
     run()
     walls.append((time.perf_counter() - start) / num_steps)
-  events = profile_events(run)
-  text = compiled.as_text()
+  rows = op_rows(profile_events(run), compiled.as_text(), num_steps)
   flops = ceiling.matmul_flops(step_fn, state, batch) * max(num_seeds, 1)
   rate = ceiling.xla_matmul_gflops(reps=3)
-  return dict(wall_ms=1e3 * float(np.median(walls)), kinds=by_kind(events, text, num_steps),
-              events=events, text=text, flop_ms=1e3 * flops / (rate * 1e9), gflops=rate,
+  return dict(wall_ms=1e3 * float(np.median(walls)), kinds=by_kind(rows), ops=rows,
+              flop_ms=1e3 * flops / (rate * 1e9), gflops=rate,
               seeds=num_seeds)
 
 
@@ -273,7 +271,7 @@ def main(argv=None) -> None:
         if args.top:
           print(f'\n{net}, K = {k}, seeds {num_seeds}: the {args.top} dearest ops '
                 '(profiled us/step)')
-          for name, kind, calls, us in top_ops(r['events'], r['text'], args.steps, args.top):
+          for name, kind, calls, us in sorted(r['ops'], key=lambda o: -o[3])[:args.top]:
             print(f'  {us:8.1f}  x{calls:<4.0f} {kind:15s} {name}')
   print()
   print(table(rows))

@@ -90,7 +90,7 @@ def net_config(net: str, unroll: int):
 
 
 def _plain_program(spec, sampler, info, batch_size: int, seed: int, num_steps: int):
-  """(call, state): one seed, no vmap, num_steps steps in one jit: the sequential program."""
+  """call(): one seed, no vmap, num_steps steps in one jit: the sequential program."""
   import jax  # pylint: disable=g-import-not-at-top
   from gan_jax import seeds, steps  # pylint: disable=g-import-not-at-top,g-multiple-import
   # A buffer per leaf: init_state's EMA shares G's, and both are donated.
@@ -104,7 +104,7 @@ def _plain_program(spec, sampler, info, batch_size: int, seed: int, num_steps: i
   def call():
     holder[0], metrics = fn(holder[0], holder[1])
     jax.block_until_ready(metrics)
-  return call, state
+  return call
 
 
 def _timed(call) -> float:
@@ -133,28 +133,31 @@ def _child(args) -> None:
   batch_size = int(config.train.batch_size)
   seed_list = list(range(args.first_seed, args.first_seed + args.num_seeds))
   out = {}
-  if args.child == 'plain':  # one seed, no vmap: the sequential column's program.
-    call, state = _plain_program(spec, sampler, info, batch_size, seed_list[0], args.steps)
+  if args.child == 'flops':  # what the parent sizes every row by; nothing is timed.
     # Matmul FLOPs of one seed-step, from the step's jaxpr (scan bodies x K).
+    state = steps.init_state(spec, jax.random.PRNGKey(seed_list[0]), info.shape)
     batch = sampler(jax.random.PRNGKey(0), spec.d_steps * batch_size)
     out['flops'] = ceiling.matmul_flops(functools.partial(steps.train_step, spec=spec),
                                         state, batch)
-  else:  # 'vmapped': S seeds in one program, sharded over devices if several.
-    mesh = seeds.seed_mesh(len(seed_list))
-    fn = seeds.make_train_n_steps(spec, sampler, batch_size=batch_size,
-                                  num_steps=args.steps, mesh=mesh)
-    holder = [seeds.shard_seeds(seeds.init_states(spec, seed_list, info.shape), mesh),
-              seeds.shard_seeds(seeds.data_keys(seed_list), mesh)]
-    out['devices'] = 1 if mesh is None else mesh.size
+    out['xla_gflops'] = ceiling.xla_matmul_gflops(reps=3)
+    print('JSON:' + json.dumps(out), flush=True)
+    return
+  # 'vmapped': S seeds in one program, sharded over devices if several.
+  mesh = seeds.seed_mesh(len(seed_list))
+  fn = seeds.make_train_n_steps(spec, sampler, batch_size=batch_size,
+                                num_steps=args.steps, mesh=mesh)
+  holder = [seeds.shard_seeds(seeds.init_states(spec, seed_list, info.shape), mesh),
+            seeds.shard_seeds(seeds.data_keys(seed_list), mesh)]
+  out['devices'] = 1 if mesh is None else mesh.size
 
-    def call():
-      holder[0], metrics = fn(holder[0], holder[1])
-      jax.block_until_ready(metrics)
+  def call():
+    holder[0], metrics = fn(holder[0], holder[1])
+    jax.block_until_ready(metrics)
 
   out['compile_s'] = _timed(call)
   plain_call = None
   if args.alternate:
-    plain_call, _ = _plain_program(spec, sampler, info, batch_size, seed_list[0], args.steps)
+    plain_call = _plain_program(spec, sampler, info, batch_size, seed_list[0], args.steps)
     plain_call()
   # The one-thread XLA matmul rate of this process, beside its timing.
   out['xla_gflops'] = ceiling.xla_matmul_gflops(reps=3)
@@ -338,12 +341,10 @@ def main(argv=None) -> None:
     for net in args.nets.split(','):
       for unroll in _ints(args.unroll):
         numpy_rate = probe.gflops(reps=3)
-        plain = _run(_command(args, 'plain', net, unroll, 1, args.steps), _pinned(env, core))
+        plain = _run(_command(args, 'flops', net, unroll, 1, args.steps), _pinned(env, core))
         rate = max(numpy_rate, plain['xla_gflops'])
-        t_seq = float(np.median(plain['times'])) / args.steps
         for s in seed_counts:
-          row = dict(net=net, unroll=unroll, seeds=s, flops=plain['flops'],
-                     sequential=1 / t_seq)
+          row = dict(net=net, unroll=unroll, seeds=s, flops=plain['flops'])
           steps = _steps_for(args, s, plain['flops'], rate)
           if steps is None:
             row['skipped'] = f'one step estimated > {args.max_call_seconds:.0f} s'

@@ -99,7 +99,7 @@ def test_module_classifies_instructions_by_what_they_contain():
 def test_by_kind_divides_counts_and_times_by_the_steps():
   events = {'ynn_fusion.2': (4, 8000.0), 'copy.1': (20, 2000.0), 'add_fusion.5': (4, 400.0),
             'while.7': (4, 9000.0), 'end: copy.1': (20, 1.0)}
-  out = profile_step.by_kind(events, HLO, num_steps=4)
+  out = profile_step.by_kind(profile_step.op_rows(events, HLO, num_steps=4))
   assert out['matmul'] == {'ops': 1.0, 'us': 2.0}
   assert out['random'] == {'ops': 5.0, 'us': 0.5}
   assert out['elementwise'] == {'ops': 1.0, 'us': 0.1}
@@ -124,6 +124,7 @@ def test_profile_counts_every_executed_matmul():
     for _ in range(2):
       jax.block_until_ready(compiled(*args))
 
-  out = profile_step.by_kind(profile_step.profile_events(run), compiled.as_text(), num_steps=2)
+  out = profile_step.by_kind(
+      profile_step.op_rows(profile_step.profile_events(run), compiled.as_text(), num_steps=2))
   assert out['matmul']['ops'] == 3.0
   assert out['random']['ops'] > 0
